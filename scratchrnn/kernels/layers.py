@@ -1,0 +1,93 @@
+"""Non-recurrent kernels: affine, embedding, dropout and the softmax cross-entropy loss."""
+import numpy as np
+
+from .activations import stable_log_softmax
+
+
+def linear_forward(x, W, b=None):
+    """x (..., D), W (O, D), b (O,) -> y (..., O) = x W^T + b, cache."""
+    y = x @ W.T
+    if b is not None:
+        y += b
+    return y, (x, W, b is not None)
+
+
+def linear_backward(dy, cache):
+    """dy (..., O) -> dx (..., D), dW (O, D), db (O,) or None."""
+    x, W, has_bias = cache
+    dy2 = dy.reshape(-1, dy.shape[-1])
+    dW = dy2.T @ x.reshape(-1, x.shape[-1])
+    db = dy2.sum(axis=0) if has_bias else None
+    return dy @ W, dW, db
+
+
+def embedding_forward(ids, W):
+    """ids (...) ints, W (V, E) -> (..., E) rows of W, cache."""
+    return W[ids], (ids, W.shape)
+
+
+def embedding_backward(dout, cache):
+    """dout (..., E) -> dW (V, E); a row used several times gets the sum of its gradients."""
+    ids, shape = cache
+    dW = np.zeros(shape, dtype=dout.dtype)
+    np.add.at(dW, ids.reshape(-1), dout.reshape(-1, shape[1]))
+    return dW
+
+
+def dropout_forward(x, p, rng):
+    """Inverted dropout: zero each entry with probability p, scale the rest by 1/(1-p)
+    so that the expected value is unchanged and evaluation needs no rescaling."""
+    if p == 0:
+        return x, None
+    keep = (rng.random(x.shape) >= p).astype(x.dtype) / x.dtype.type(1 - p)
+    return x * keep, keep
+
+
+def dropout_backward(dout, keep):
+    return dout if keep is None else dout * keep
+
+
+def softmax_cross_entropy(logits, targets, mask=None, reduction="mean"):
+    """Cross-entropy of softmax(logits) against integer targets, and its gradient.
+
+    logits (..., V), targets (...) ints in [0, V), mask (...) of 0/1 or None.
+    reduction "mean" divides by the number of unmasked positions, "sum" does not.
+    Returns (loss, dlogits): with p = softmax(logits), dlogits = (p - onehot(targets))
+    * mask / N. log-softmax is max-shifted, so any finite logits give finite values.
+    """
+    logits = np.asarray(logits)
+    targets = np.asarray(targets)
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    if not np.issubdtype(logits.dtype, np.floating):
+        raise TypeError(f"logits must be floating point, got dtype {logits.dtype}")
+    if not np.issubdtype(targets.dtype, np.integer):
+        raise TypeError(f"targets must be integers (class indices), got dtype {targets.dtype}")
+    if logits.shape[:-1] != targets.shape:
+        raise ValueError(f"logits {logits.shape} need targets of shape {logits.shape[:-1]}, "
+                         f"got {targets.shape}")
+    V = logits.shape[-1]
+    if targets.size and (targets.min() < 0 or targets.max() >= V):
+        raise ValueError(f"targets must lie in [0, {V}) (the number of classes); "
+                         f"found values from {targets.min()} to {targets.max()}")
+    logp = stable_log_softmax(logits)
+    flat_logp = logp.reshape(-1, V)
+    rows = np.arange(flat_logp.shape[0])
+    flat_t = targets.reshape(-1)
+    nll = -flat_logp[rows, flat_t]
+    dlogits = np.exp(flat_logp)
+    dlogits[rows, flat_t] -= 1
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != targets.shape:
+            raise ValueError(f"mask must have the targets' shape {targets.shape}, got {mask.shape}")
+        w = mask.reshape(-1).astype(logits.dtype)
+        nll = nll * w
+        dlogits *= w[:, None]
+        count = w.sum()
+    else:
+        count = nll.size
+    scale = 1.0 / max(count, 1) if reduction == "mean" else 1.0
+    loss = float(nll.sum() * scale)
+    dlogits *= logits.dtype.type(scale)
+    return loss, dlogits.reshape(logits.shape)

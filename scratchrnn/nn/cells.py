@@ -1,0 +1,143 @@
+"""RNNCell, LSTMCell, GRUCell: one time step each, with explicit BPTT by the caller.
+
+Each forward pushes a cache, each backward pops the newest, so BPTT is a forward loop
+and a reversed backward loop:
+
+    cell = LSTMCell(D, H)
+    state = None
+    for t in range(T):
+        state = cell(x[t], state)                # pushes cache t
+    for t in reversed(range(T)):
+        dx[t], (dh, dc) = cell.backward(dh + dout[t], dc)   # pops cache t
+"""
+import numpy as np
+
+from .. import kernels as K
+from ..kernels.rnn import NONLINEARITIES
+from ._checks import check_array, check_shape
+from .init import init_recurrent_
+from .module import Module, Parameter
+
+
+class _CellBase(Module):
+    gates = 1   # number of H-row blocks in the weights
+
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, rng=None):
+        super().__init__()
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        G = self.gates * hidden_size
+        self.weight_ih = Parameter(np.zeros((G, input_size), dtype))
+        self.weight_hh = Parameter(np.zeros((G, hidden_size), dtype))
+        if bias:
+            self.bias_ih = Parameter(np.zeros(G, dtype))
+            self.bias_hh = Parameter(np.zeros(G, dtype))
+        self.reset_parameters(rng=rng)
+
+    def reset_parameters(self, init="uniform", forget_bias=None, rng=None):
+        """Re-initialise: init is "uniform" (PyTorch's), "xavier" or "orthogonal"."""
+        rng = np.random.default_rng() if rng is None else rng
+        init_recurrent_([p.data if p is not None else None for p in self._weights()],
+                        self.hidden_size, self.gates, rng, init, forget_bias)
+
+    def _weights(self):
+        if self.bias:
+            return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
+        return self.weight_ih, self.weight_hh, None, None
+
+    def _arrays(self):
+        return [None if p is None else p.data for p in self._weights()]
+
+    def _accumulate(self, grads):
+        for p, g in zip(self._weights(), grads):
+            if p is not None:
+                p.grad += g
+
+    def _check_x(self, x):
+        return check_array("x", x, self, 2, last=self.input_size, dtype=self.weight_ih.dtype,
+                           dims="(B, input_size)")
+
+    def _check_state(self, name, s, B):
+        if s is None:
+            return np.zeros((B, self.hidden_size), self.weight_ih.dtype)
+        return check_shape(name, s, self, (B, self.hidden_size), dtype=self.weight_ih.dtype)
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"
+
+
+class RNNCell(_CellBase):
+    """h = phi(W_ih x + b_ih + W_hh h_prev + b_hh), phi = tanh or relu."""
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh",
+                 dtype=np.float32, rng=None):
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, bias, dtype, rng)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, x, h=None):
+        """x (B, input_size), h (B, hidden_size) or None -> h (B, hidden_size)."""
+        x = self._check_x(x)
+        h = self._check_state("h", h, x.shape[0])
+        h, cache = K.rnn_step_forward(x, h, *self._arrays(), nonlinearity=self.nonlinearity)
+        self._push(cache)
+        return h
+
+    def extra_repr(self):
+        return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
+
+    def backward(self, dh):
+        """dh (B, H) -> dx (B, D), dh_prev (B, H); adds the parameter gradients."""
+        dx, dh_prev, grads = K.rnn_step_backward(dh, self._pop())
+        self._accumulate(grads)
+        return dx, dh_prev
+
+
+class LSTMCell(_CellBase):
+    """Gates i, f, g, o in one (4H, .) weight: c = f*c_prev + i*g, h = o*tanh(c)."""
+    gates = 4
+
+    def forward(self, x, state=None):
+        """x (B, input_size), state (h, c) each (B, hidden_size) or None -> (h, c)."""
+        x = self._check_x(x)
+        h, c = (None, None) if state is None else state
+        h = self._check_state("h", h, x.shape[0])
+        c = self._check_state("c", c, x.shape[0])
+        (h, c), cache = K.lstm_step_forward(x, h, c, *self._arrays())
+        self._push(cache)
+        return h, c
+
+    def backward(self, dh, dc=None):
+        """dh, dc (B, H) -> dx (B, D), (dh_prev, dc_prev); adds the parameter gradients."""
+        if dc is None:
+            dc = np.zeros_like(dh)
+        dx, dstate, grads = K.lstm_step_backward(dh, dc, self._pop())
+        self._accumulate(grads)
+        return dx, dstate
+
+
+class GRUCell(_CellBase):
+    """Gates r, z, n in one (3H, .) weight; reset_after=False gives the textbook form."""
+    gates = 3
+
+    def __init__(self, input_size, hidden_size, bias=True, reset_after=True,
+                 dtype=np.float32, rng=None):
+        super().__init__(input_size, hidden_size, bias, dtype, rng)
+        self.reset_after = reset_after
+
+    def forward(self, x, h=None):
+        """x (B, input_size), h (B, hidden_size) or None -> h (B, hidden_size)."""
+        x = self._check_x(x)
+        h = self._check_state("h", h, x.shape[0])
+        h, cache = K.gru_step_forward(x, h, *self._arrays(), reset_after=self.reset_after)
+        self._push(cache)
+        return h
+
+    def backward(self, dh):
+        """dh (B, H) -> dx (B, D), dh_prev (B, H); adds the parameter gradients."""
+        dx, dh_prev, grads = K.gru_step_backward(dh, self._pop())
+        self._accumulate(grads)
+        return dx, dh_prev
+
+    def extra_repr(self):
+        return super().extra_repr() + f", reset_after={self.reset_after}"
