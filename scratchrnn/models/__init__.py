@@ -1,0 +1,2 @@
+"""Models built from the layers in scratchrnn.nn."""
+from .charlm import CharLM

@@ -1,0 +1,98 @@
+"""CharLM: embedding -> RNN/LSTM/GRU stack -> dropout -> linear, for characters or words.
+
+    ids (T, B) -> Embedding -> (T, B, E) -> recurrent stack -> (T, B, H) -> Dropout -> Linear
+    -> logits (T, B, V)
+
+The recurrent state is returned so the trainer can carry it from one batch to the next
+(truncated BPTT: the gradient stops at the batch boundary, the state does not).
+"""
+import numpy as np
+
+from ..nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, is_grad_enabled
+from ..kernels.activations import softmax
+
+RECURRENT = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+
+
+class CharLM(Module):
+    def __init__(self, vocab_size, model_type="lstm", embedding_dim=64, hidden_size=256,
+                 num_layers=2, dropout=0.0, dtype=np.float32, rng=None):
+        super().__init__()
+        if model_type not in RECURRENT:
+            raise ValueError(f"model_type must be one of {sorted(RECURRENT)}, got {model_type!r}")
+        rng = np.random.default_rng() if rng is None else rng
+        self.rng = rng      # one generator for init, dropout and scheduled sampling: one state to save
+        self.model_type = model_type
+        self.embedding = Embedding(vocab_size, embedding_dim, dtype=dtype, rng=rng)
+        self.rnn = RECURRENT[model_type](embedding_dim, hidden_size, num_layers=num_layers,
+                                         dropout=dropout, dtype=dtype, rng=rng)
+        self.dropout = Dropout(dropout, rng=rng)
+        self.decoder = Linear(hidden_size, vocab_size, dtype=dtype, rng=rng)
+
+    def config(self):
+        """The constructor arguments, JSON-friendly (saved in checkpoints)."""
+        return {"vocab_size": self.embedding.num_embeddings, "model_type": self.model_type,
+                "embedding_dim": self.embedding.embedding_dim, "hidden_size": self.rnn.hidden_size,
+                "num_layers": self.rnn.num_layers, "dropout": self.dropout.p,
+                "dtype": np.dtype(self.rnn.dtype).name}
+
+    # ------------------------------------------------------------ teacher-forced
+    def forward(self, ids, state=None):
+        """ids (T, B) ints, state from the previous call or None -> logits (T, B, V), state."""
+        ids = np.asarray(ids)
+        if ids.ndim != 2:
+            raise ValueError(f"CharLM: ids must be (T, B) token indices, got shape {ids.shape}")
+        emb = self.embedding(ids)
+        out, state = self.rnn(emb, state)
+        logits = self.decoder(self.dropout(out))
+        self._push("teacher_forced")
+        return logits, state
+
+    def backward(self, dlogits):
+        """dlogits (T, B, V): adds every parameter's gradient. Token ids have none."""
+        if self._pop() == "scheduled":
+            return self._backward_scheduled(dlogits)
+        dout = self.dropout.backward(self.decoder.backward(dlogits))
+        demb, _ = self.rnn.backward(dout)
+        self.embedding.backward(demb)
+
+    # ------------------------------------------------------------ scheduled sampling
+    def forward_scheduled(self, ids, state=None, teacher_forcing_ratio=1.0):
+        """Like forward, but after the first step each sequence is fed, with probability
+        1 - teacher_forcing_ratio, the model's own sample from the previous step instead of
+        the true token (Bengio et al., 2015). The samples are treated as given: no gradient
+        flows through the sampling. Runs step by step, so it is slower than forward.
+        """
+        ids = np.asarray(ids)
+        T, B = ids.shape
+        logits = np.empty((T, B, self.decoder.out_features), dtype=self.rnn.dtype)
+        inp = ids[0]
+        for t in range(T):
+            out, state = self.rnn(self.embedding(inp[None]), state)
+            logits[t] = self.decoder(self.dropout(out))[0]
+            if t + 1 < T:
+                own = self._sample(logits[t])
+                inp = np.where(self.rng.random(B) < teacher_forcing_ratio, ids[t + 1], own)
+        self._push("scheduled")
+        return logits, state
+
+    def _sample(self, logits):
+        p = softmax(logits.astype(np.float64))
+        u = self.rng.random((p.shape[0], 1))
+        return np.minimum((p.cumsum(axis=1) < u).sum(axis=1), p.shape[1] - 1)
+
+    def _backward_scheduled(self, dlogits):
+        dstate = None
+        for t in reversed(range(dlogits.shape[0])):
+            dout = self.dropout.backward(self.decoder.backward(dlogits[t:t + 1]))
+            demb, dstate = self.rnn.backward(dout, dstate)
+            self.embedding.backward(demb)
+
+    # ------------------------------------------------------------ generation
+    def step(self, ids, state=None):
+        """One token per sequence: ids (B,) -> logits (B, V) float64, state. Keeps no cache
+        when called under no_grad() (generation)."""
+        if is_grad_enabled():
+            raise RuntimeError("CharLM.step is for generation: call it inside scratchrnn.nn.no_grad()")
+        logits, state = self.forward(np.asarray(ids).reshape(1, -1), state)
+        return logits[0].astype(np.float64), state
