@@ -1,0 +1,483 @@
+"""python -m scratchrnn.train: train a character (or word) language model.
+
+    python -m scratchrnn.train --clip 5                       # Tiny Shakespeare, 2x256 LSTM
+    python -m scratchrnn.train --data_file my.txt --model_type gru --clip 5
+    python -m scratchrnn.train --resume runs/shakespeare --max_steps 8000
+
+Each step: a (seq_length, batch_size) batch from B parallel streams over the text, the
+hidden state carried over from the previous batch (truncated BPTT), softmax cross-entropy,
+backward, clip-by-norm, one optimiser step. Every --eval_interval steps: validation loss and
+perplexity, a short sample, ``last`` (and ``best``, when validation improved) checkpoints.
+At the end: ``loss.png`` and ``history.csv`` in --save_dir.
+"""
+import argparse
+import csv
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import optim
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .data import BatchStream, CharVocab, WordVocab, load_corpus, split_corpus, vocab_from_dict
+from .models import CharLM
+from .nn import no_grad, softmax_cross_entropy
+
+OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD,
+              "adagrad": optim.Adagrad, "rmsprop": optim.RMSprop}
+
+DEFAULTS = dict(
+    data_file=None, vocab_type="char", max_vocab_size=None, val_frac=0.05, test_frac=0.05,
+    model_type="lstm", hidden_size=256, num_layers=2, embedding_dim=64, dropout=0.0,
+    dtype="float32", epochs=3, max_steps=None, max_minutes=10.0, batch_size=32, seq_length=64,
+    learning_rate=2e-3, optimizer="adam", momentum=0.9, weight_decay=0.0, max_grad_norm=None,
+    teacher_forcing_ratio=1.0, lr_schedule="constant", lr_decay=1.0, warmup_steps=0,
+    eval_interval=250, patience=None, save_dir="runs/shakespeare", resume=None, seed=42,
+    sample_length=200, temperature=0.8, print_every=5.0)
+# What a resumed run takes from the checkpoint and may not change: the model and its data.
+FIXED_ON_RESUME = ("data_file", "vocab_type", "max_vocab_size", "val_frac", "test_frac",
+                   "model_type", "hidden_size", "num_layers", "embedding_dim", "dtype",
+                   "batch_size", "seq_length", "seed")
+
+
+class UsageError(Exception):
+    """Bad flags or data: printed as one line, exit code 2."""
+
+
+class Diverged(Exception):
+    """The loss became non-finite or climbed far above its start."""
+
+
+# ------------------------------------------------------------------ command line
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m scratchrnn.train", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group("data")
+    g.add_argument("--data_file", help="a UTF-8 text file (default: Tiny Shakespeare, downloaded "
+                   "and cached; SCRATCHRNN_DATA_DIR points at a folder that already has it)")
+    g.add_argument("--vocab_type", choices=("char", "word"))
+    g.add_argument("--max_vocab_size", type=int, help="keep the most frequent tokens; the rest "
+                   "become <unk>")
+    g.add_argument("--val_frac", type=float)
+    g.add_argument("--test_frac", type=float)
+    g = p.add_argument_group("model")
+    g.add_argument("--model_type", choices=("rnn", "lstm", "gru"))
+    g.add_argument("--hidden_size", type=int)
+    g.add_argument("--num_layers", type=int)
+    g.add_argument("--embedding_dim", type=int)
+    g.add_argument("--dropout", type=float, help="between layers and before the output layer")
+    g.add_argument("--dtype", choices=("float32", "float64"))
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--max_steps", type=int, help="stop after this many steps (overrides --epochs)")
+    g.add_argument("--max_minutes", type=float, help="stop (and save) after this much training "
+                   "time; 0 means no limit")
+    g.add_argument("--batch_size", "--batch", type=int)
+    g.add_argument("--seq_length", type=int, help="truncated-BPTT length")
+    g.add_argument("--learning_rate", "--lr", type=float)
+    g.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
+    g.add_argument("--momentum", type=float, help="for sgd and rmsprop")
+    g.add_argument("--weight_decay", type=float)
+    g.add_argument("--max_grad_norm", "--clip", type=float,
+                   help="clip the global gradient norm to this (recommended: 5)")
+    g.add_argument("--teacher_forcing_ratio", type=float, help="below 1, feed the model its "
+                   "own sampled prediction at rate 1 - ratio (scheduled sampling)")
+    g.add_argument("--lr_schedule", choices=("constant", "step", "cosine"))
+    g.add_argument("--lr_decay", type=float, help="with --lr_schedule step: multiply the rate "
+                   "by this after every epoch (setting it below 1 implies step)")
+    g.add_argument("--warmup_steps", type=int)
+    g.add_argument("--eval_interval", type=int, help="steps between validations and checkpoints")
+    g.add_argument("--patience", type=int, help="stop after this many validations without "
+                   "improvement (early stopping)")
+    g = p.add_argument_group("output")
+    g.add_argument("--save_dir")
+    g.add_argument("--resume", help="continue from a checkpoint (NAME, NAME.npz or a save dir)")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--sample_length", type=int, help="characters sampled at each validation")
+    g.add_argument("--temperature", type=float, help="for the samples printed while training")
+    g.add_argument("--print_every", type=float, help="seconds between progress lines")
+    return p
+
+
+def parse_args(argv=None):
+    """Parse flags; returns (args, given) where given is the set of flags set on the command line."""
+    ns = build_parser().parse_args(argv)
+    given = {k for k, v in vars(ns).items() if v is not None}
+    for k, v in DEFAULTS.items():
+        if getattr(ns, k) is None:
+            setattr(ns, k, v)
+    return ns, given
+
+
+def check_args(args):
+    """Impossible values get a message that names the flag."""
+    positive = ("hidden_size", "num_layers", "embedding_dim", "batch_size", "seq_length",
+                "epochs", "eval_interval", "sample_length")
+    for k in positive:
+        if getattr(args, k) < 1:
+            raise UsageError(f"--{k} must be at least 1, got {getattr(args, k)}")
+    checks = [
+        (args.learning_rate > 0, f"--learning_rate must be positive, got {args.learning_rate}"),
+        (0 <= args.dropout < 1, f"--dropout must be in [0, 1), got {args.dropout}"),
+        (0 <= args.teacher_forcing_ratio <= 1,
+         f"--teacher_forcing_ratio must be in [0, 1], got {args.teacher_forcing_ratio}"),
+        (0 < args.lr_decay <= 1, f"--lr_decay must be in (0, 1], got {args.lr_decay}"),
+        (args.max_grad_norm is None or args.max_grad_norm > 0,
+         f"--max_grad_norm/--clip must be positive, got {args.max_grad_norm}"),
+        (args.max_steps is None or args.max_steps >= 1, f"--max_steps must be at least 1, got {args.max_steps}"),
+        (args.max_minutes >= 0, f"--max_minutes must be >= 0, got {args.max_minutes}"),
+        (args.patience is None or args.patience >= 1, f"--patience must be at least 1, got {args.patience}"),
+        (args.max_vocab_size is None or args.max_vocab_size >= 2,
+         f"--max_vocab_size must be at least 2, got {args.max_vocab_size}"),
+        (args.warmup_steps >= 0, f"--warmup_steps must be >= 0, got {args.warmup_steps}"),
+        (args.weight_decay >= 0, f"--weight_decay must be >= 0, got {args.weight_decay}"),
+        (args.temperature >= 0, f"--temperature must be >= 0, got {args.temperature}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
+
+
+# ------------------------------------------------------------------ building blocks
+def make_optimizer(name, params, lr, momentum=0.9, weight_decay=0.0):
+    """An optimiser from scratchrnn.optim by its command-line name."""
+    cls = OPTIMIZERS[name]
+    kwargs = {"lr": lr, "weight_decay": weight_decay}
+    if name in ("sgd", "rmsprop"):
+        kwargs["momentum"] = momentum
+    return cls(params, **kwargs)
+
+
+def make_schedule(args, optimizer, steps_per_epoch, total_steps):
+    kind = "step" if args.lr_schedule == "constant" and args.lr_decay < 1 else args.lr_schedule
+    if kind == "step":
+        return optim.StepLR(optimizer, steps_per_epoch, args.lr_decay, args.warmup_steps)
+    if kind == "cosine":
+        return optim.CosineLR(optimizer, total_steps, args.warmup_steps)
+    if args.warmup_steps:
+        return optim.StepLR(optimizer, total_steps + 1, 1.0, args.warmup_steps)
+    return None
+
+
+def evaluate(model, ids, batch_size, seq_length):
+    """Mean cross-entropy (nats per token) of the model over ids, state carried across batches."""
+    stream = BatchStream(ids, batch_size, seq_length, name="the validation split")
+    model.eval()
+    total, state = 0.0, None
+    with no_grad():
+        for x, y in stream:
+            logits, state = model(x, state)
+            total += softmax_cross_entropy(logits, y)[0]
+    model.train()
+    return total / len(stream)
+
+
+class DivergenceGuard:
+    """Stops a run whose loss is not finite, or whose smoothed loss climbs `margin` nats
+    above where it started (a learning rate too high for the model)."""
+
+    def __init__(self, margin=2.0, smoothing=0.9):
+        self.margin, self.smoothing = margin, smoothing
+        self.start = self.ema = None
+
+    def check(self, loss, step):
+        if not math.isfinite(loss):
+            raise Diverged(f"the training loss became {loss} at step {step}")
+        self.ema = loss if self.ema is None else self.smoothing * self.ema + (1 - self.smoothing) * loss
+        self.start = self.ema if self.start is None else self.start
+        if self.ema > self.start + self.margin:
+            raise Diverged(f"the training loss climbed from {self.start:.2f} to {self.ema:.2f} "
+                           f"(smoothed) by step {step}")
+
+
+# ------------------------------------------------------------------ data
+def load_data(args, vocab=None):
+    """Corpus -> (vocab, train_ids, val_ids); the vocabulary is built unless given (resume)."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            text = load_corpus(args.data_file or "tinyshakespeare")
+    except (OSError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    for w in caught:     # e.g. offline: said plainly, without Python's source-line noise
+        print(f"warning: {w.message}", file=sys.stderr)
+    if not text.strip():
+        raise UsageError(f"the corpus {args.data_file or 'tinyshakespeare'} has no text to learn from")
+    if vocab is None:
+        cls = WordVocab if args.vocab_type == "word" else CharVocab
+        vocab = cls.from_text(text, max_vocab_size=args.max_vocab_size)
+    ids = vocab.encode(text)
+    try:
+        train_ids, val_ids, _ = split_corpus(ids, args.val_frac, args.test_frac)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    need = args.batch_size * args.seq_length + 1
+    if val_ids.size < need:
+        raise UsageError(
+            f"the validation split has {val_ids.size} tokens but batch_size={args.batch_size} x "
+            f"seq_length={args.seq_length} needs at least {need}: the corpus ({ids.size} tokens) "
+            f"should have at least {math.ceil(need / max(args.val_frac, 1e-9))} tokens, or use "
+            f"smaller --batch_size/--seq_length, or a larger --val_frac")
+    return vocab, train_ids, val_ids
+
+
+# ------------------------------------------------------------------ checkpoints
+def _state_arrays(state):
+    if state is None:
+        return {}
+    parts = state if isinstance(state, tuple) else (state,)
+    return {f"hidden/{i}": s for i, s in enumerate(parts)}
+
+
+def _state_from_arrays(arrays):
+    parts = [arrays[f"hidden/{i}"] for i in range(2) if f"hidden/{i}" in arrays]
+    if not parts:
+        return None
+    return tuple(parts) if len(parts) == 2 else parts[0]
+
+
+def save(path, run):
+    """Everything needed to continue bit for bit: parameters, optimiser buffers, the carried
+    hidden state, the model's generator, the stream position, schedule and history."""
+    opt_state = run["optimizer"].state_dict()
+    arrays = {"model/" + k: v for k, v in run["model"].state_dict().items()}
+    scalars = {}
+    for k, v in opt_state.items():
+        if isinstance(v, list):
+            arrays.update({f"optim/{k}/{i}": a for i, a in enumerate(v)})
+        else:
+            scalars[k] = v
+    arrays.update(_state_arrays(run["state"]))
+    meta = {
+        "model": run["model"].config(), "vocab": run["vocab"].to_dict(), "args": vars(run["args"]),
+        "optimizer": scalars,
+        "schedule": run["schedule"].state_dict() if run["schedule"] else None,
+        "rng": run["model"].rng.bit_generator.state, "stream": run["stream"].state_dict(),
+        "step": run["step"], "elapsed": run["elapsed"], "best_val": run["best_val"],
+        "bad_evals": run["bad_evals"], "history": run["history"],
+    }
+    save_checkpoint(path, arrays, meta)
+
+
+def restore(run, arrays, meta):
+    run["model"].load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+    opt_state = dict(meta["optimizer"])
+    for name in run["optimizer"].state:
+        opt_state[name] = [arrays[f"optim/{name}/{i}"] for i in range(len(run["optimizer"].params))]
+    run["optimizer"].load_state_dict(opt_state)
+    if run["schedule"] and meta.get("schedule"):
+        run["schedule"].load_state_dict(meta["schedule"])
+    run["model"].rng.bit_generator.state = meta["rng"]
+    run["stream"].load_state_dict(meta["stream"])
+    run["state"] = _state_from_arrays(arrays)
+    for k in ("step", "elapsed", "best_val", "bad_evals", "history"):
+        run[k] = meta[k]
+
+
+def resume_args(args, given):
+    """Flags of a resumed run: the checkpoint's, except those the user set that may change."""
+    arrays, meta = load_checkpoint(args.resume)
+    saved = meta.get("args")
+    if not isinstance(saved, dict) or "optimizer" not in meta:
+        raise CheckpointError(f"{args.resume} is not a training checkpoint (no saved training "
+                              f"state): resume from a 'last' checkpoint of python -m scratchrnn.train")
+    changed = [k for k in FIXED_ON_RESUME if k in given and getattr(args, k) != saved.get(k)]
+    if changed:
+        raise UsageError("cannot change " + ", ".join("--" + k for k in changed) +
+                         " when resuming (the checkpoint's model and data are fixed)")
+    for k, v in saved.items():
+        if k not in given and k != "resume" and hasattr(args, k):
+            setattr(args, k, v)
+    return arrays, meta
+
+
+# ------------------------------------------------------------------ the loop
+def train(args, given=frozenset(), out=print):
+    """Run training as the flags say; returns the run dict (model, history, best_val...)."""
+    resumed = resume_args(args, given) if args.resume else None
+    check_args(args)
+    vocab = vocab_from_dict(resumed[1]["vocab"]) if resumed else None
+    vocab, train_ids, val_ids = load_data(args, vocab)
+    try:
+        stream = BatchStream(train_ids, args.batch_size, args.seq_length, name="the training split")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    rng = np.random.default_rng(args.seed)
+    model = CharLM(len(vocab), args.model_type, args.embedding_dim, args.hidden_size,
+                   args.num_layers, args.dropout, dtype=np.dtype(args.dtype), rng=rng)
+    params = list(model.parameters())
+    opt = make_optimizer(args.optimizer, params, args.learning_rate, args.momentum, args.weight_decay)
+    total_steps = args.max_steps or args.epochs * len(stream)
+    run = dict(args=args, model=model, vocab=vocab, optimizer=opt, stream=stream, val_ids=val_ids,
+               schedule=make_schedule(args, opt, len(stream), total_steps), state=None, step=0,
+               elapsed=0.0, best_val=None, bad_evals=0,
+               history={"train": [], "val": []})
+    if resumed:
+        restore(run, *resumed)
+    save_dir = Path(args.save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    out(f"data: {len(train_ids):,} training and {len(val_ids):,} validation tokens, vocabulary "
+        f"of {len(vocab)}; {len(stream)} batches of {args.batch_size}x{args.seq_length} per epoch")
+    out(f"model: {args.model_type.upper()} {args.num_layers}x{args.hidden_size}, embedding "
+        f"{args.embedding_dim}, {model.num_parameters():,} parameters, {args.dtype}; "
+        f"{args.optimizer} lr {args.learning_rate:g}, clip {args.max_grad_norm}")
+    if resumed:
+        out(f"resumed from {args.resume} at step {run['step']}")
+    try:
+        _loop(run, total_steps, save_dir, out)
+    except Diverged as e:
+        last = save_dir / "last.npz"
+        kept = (f"the last good checkpoint is kept: {last}" if last.exists()
+                else "no checkpoint had been saved yet")
+        clip = (f"a smaller --clip than {args.max_grad_norm:g}" if args.max_grad_norm
+                else "gradient clipping with --clip 5")
+        raise Diverged(f"{e}: stopping; {kept}. Try a lower --learning_rate (e.g. "
+                       f"{args.learning_rate / 3:g}) or {clip}.") from None
+    _finish(run, save_dir, out)
+    return run
+
+
+def _loop(run, total_steps, save_dir, out):
+    args, model, opt, stream = run["args"], run["model"], run["optimizer"], run["stream"]
+    params = list(model.parameters())
+    guard = DivergenceGuard()
+    tokens = args.batch_size * args.seq_length
+    t_last_print, window = time.perf_counter(), []
+    limit = args.max_minutes * 60 if args.max_minutes else math.inf
+    model.train()
+    while run["step"] < total_steps and run["elapsed"] < limit and \
+            (args.max_steps or stream.epoch < args.epochs):
+        t0 = time.perf_counter()
+        x, y = stream.next_batch()
+        if args.teacher_forcing_ratio < 1:
+            logits, state = model.forward_scheduled(x, run["state"], args.teacher_forcing_ratio)
+        else:
+            logits, state = model(x, run["state"])
+        loss, dlogits = softmax_cross_entropy(logits, y)
+        guard.check(loss, run["step"] + 1)
+        opt.zero_grad()
+        model.backward(dlogits)
+        if args.max_grad_norm:
+            gnorm = optim.clip_grad_norm_(params, args.max_grad_norm)
+        else:
+            gnorm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
+        opt.step()
+        if run["schedule"]:
+            run["schedule"].step()
+        run["state"] = state     # carried into the next batch; the gradient stops here
+        run["step"] += 1
+        dt = time.perf_counter() - t0
+        run["elapsed"] += dt
+        window.append((loss, gnorm, dt))
+        step = run["step"]
+        if step % 10 == 0 or step == 1:
+            run["history"]["train"].append([step, round(run["elapsed"], 3),
+                                            float(np.mean([w[0] for w in window[-10:]])),
+                                            float(gnorm), float(opt.lr)])
+        now = time.perf_counter()
+        if step == 1 or now - t_last_print >= args.print_every:
+            _progress(run, window, tokens, total_steps, limit, out)
+            t_last_print, window = now, []
+        if step % args.eval_interval == 0 and step < total_steps:
+            if _validate(run, save_dir, out):
+                out(f"early stopping: no improvement in {args.patience} validations")
+                break
+
+
+def _progress(run, window, tokens, total_steps, limit, out):
+    loss = np.mean([w[0] for w in window])
+    step_time = np.mean([w[2] for w in window])
+    left = min((total_steps - run["step"]) * step_time, limit - run["elapsed"])
+    out(f"step {run['step']:>6}/{total_steps}  epoch {run['stream'].epoch + 1}  loss {loss:.4f}  "
+        f"grad norm {window[-1][1]:7.3f}  {tokens / step_time:8,.0f} tok/s  "
+        f"time left {_clock(max(left, 0))}")
+
+
+def _clock(seconds):
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+def _validate(run, save_dir, out):
+    """Validation loss, a sample, checkpoints; returns True when early stopping triggers."""
+    args, model = run["args"], run["model"]
+    val = evaluate(model, run["val_ids"], args.batch_size, args.seq_length)
+    run["history"]["val"].append([run["step"], round(run["elapsed"], 3), val])
+    improved = run["best_val"] is None or val < run["best_val"]
+    run["bad_evals"] = 0 if improved else run["bad_evals"] + 1
+    if improved:
+        run["best_val"] = val
+    save(save_dir / "last", run)
+    if improved:
+        save(save_dir / "best", run)
+    out(f"validation: loss {val:.4f} nats/token, perplexity {math.exp(val):.2f}"
+        f"{'  (best, saved)' if improved else ''}")
+    sample = _sample(run)
+    if sample:
+        out(sample)
+    return args.patience is not None and run["bad_evals"] >= args.patience
+
+
+def _sample(run):
+    """A short sample; its own generator, so printing one never changes the training run."""
+    try:
+        from .sampling import generate_text
+    except ImportError:
+        return ""
+    args = run["args"]
+    text = generate_text(run["model"], run["vocab"], args.sample_length,
+                         temperature=args.temperature, rng=np.random.default_rng(run["step"]))
+    run["model"].train()
+    return "-" * 60 + "\n" + text + "\n" + "-" * 60
+
+
+def _finish(run, save_dir, out):
+    if not run["history"]["val"] or run["history"]["val"][-1][0] != run["step"]:
+        _validate(run, save_dir, out)
+    write_history_csv(run["history"], save_dir / "history.csv")
+    try:
+        from .plots import plot_loss_curves
+        plot_loss_curves(run["history"], save_dir / "loss.png")
+        out(f"loss curves: {save_dir / 'loss.png'}")
+    except ImportError:
+        pass
+    out(f"best validation loss {run['best_val']:.4f} nats/token; checkpoints in {save_dir} "
+        f"(sample with: python -m scratchrnn.generate --checkpoint {save_dir / 'best'})")
+
+
+def write_history_csv(history, path):
+    """One row per logged step: step, time_s, train_loss, grad_norm, lr, val_loss."""
+    val = {row[0]: row[2] for row in history["val"]}
+    rows = {row[0]: row + [val.pop(row[0], "")] for row in history["train"]}
+    for step, loss in val.items():
+        rows[step] = [step, "", "", "", "", loss]
+    tmp = Path(path).with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["step", "time_s", "train_loss", "grad_norm", "lr", "val_loss"])
+        w.writerows(rows[k] for k in sorted(rows))
+    tmp.replace(path)
+
+
+def main(argv=None):
+    args, given = parse_args(argv)
+    try:
+        train(args, given)
+    except (UsageError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Diverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("\ninterrupted: the last checkpoint written is in " + args.save_dir, file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
