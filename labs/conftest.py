@@ -1,0 +1,61 @@
+"""pytest set-up for the lab graders: ``pytest labs/lab01_rnn_step``.
+
+Adds ``--impl`` (same as the environment variable SCRATCHRNN_LAB_IMPL): which implementation
+the graders load through the ``impl`` fixture, ``stub`` (default: the file you edit),
+``reference`` (the library's solution), or a module / file path (see labs/grading.py).
+"""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# Make ``import labs.grading`` work however pytest was started (``pytest``, ``python -m
+# pytest``, from the repository root or from inside a lab folder, or in an exported copy).
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+os.environ.setdefault("MPLBACKEND", "Agg")   # lab02 and lab05 plot; never open a window
+
+from labs import grading  # noqa: E402
+
+
+def pytest_addoption(parser):
+    parser.addoption("--impl", default=None,
+                     help="what the lab graders grade: 'stub' (default, your file), "
+                          "'reference' (the library's solution), a module path or a .py file. "
+                          f"Same as the environment variable {grading.ENV_VAR}.")
+
+
+def _spec(config):
+    return config.getoption("--impl", default=None) or os.environ.get(grading.ENV_VAR) or "stub"
+
+
+def pytest_report_header(config):
+    return f"scratchrnn labs: grading {_spec(config)!r} ({grading.ENV_VAR} or --impl to change)"
+
+
+@pytest.fixture(scope="module")
+def impl(request):
+    """The module under test for the lab this test file belongs to."""
+    lab = grading.lab_of(request.module.__file__)
+    spec = _spec(request.config)
+    try:
+        return grading.load_impl(spec, lab)
+    except Exception as e:  # a syntax error in the student's file is the usual cause
+        grading.fail(f"could not import {grading.describe_impl(spec, lab)}: "
+                     f"{type(e).__name__}: {e}\n  hint: run `python {grading.stub_path(lab)}` "
+                     f"to see the full error.")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A function still raising NotImplementedError gets a one-line report, not a traceback."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is not None and call.excinfo.errisinstance(NotImplementedError):
+        lab = grading.lab_of(str(item.path))
+        where = grading.LABS[lab][1]
+        report.longrepr = (f"{item.name}: not written yet: {call.excinfo.value or 'NotImplementedError'}"
+                           f"\n  fill in that TODO block in {where}, then run pytest again.")

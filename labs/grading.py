@@ -1,0 +1,231 @@
+"""What every lab grader shares: which implementation to grade, and comparisons whose
+failure messages say which function, which array, which entry, how far off, and what to try.
+
+Graders never need the solution:
+
+* forward results are compared with expected values stored in each lab's ``fixtures.npz``
+  (made once from the reference solution by ``python -m labs.make_fixtures``);
+* backward results are compared with numerical gradients of the student's OWN forward
+  (central differences in float64), so a backward is judged against the forward it belongs to.
+
+Choosing the implementation (``SCRATCHRNN_LAB_IMPL`` or ``pytest --impl``):
+
+    stub        the student's file in the lab folder (default)
+    reference   the library's solution, ``scratchrnn.labs_reference.labNN``
+    a.b.c       any importable module; ``{lab}`` in it is replaced by ``lab01`` ... ``lab06``
+    x/y.py      any Python file
+"""
+import importlib
+import importlib.util
+import itertools
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ENV_VAR = "SCRATCHRNN_LAB_IMPL"
+LABS_DIR = Path(__file__).resolve().parent
+
+# lab id -> (folder, the one file the student edits). The order is the order to take them.
+LABS = {
+    "lab01": ("lab01_rnn_step", "rnn_step.py"),
+    "lab02": ("lab02_bptt", "bptt.py"),
+    "lab03": ("lab03_lstm", "lstm.py"),
+    "lab04": ("lab04_gru", "gru.py"),
+    "lab05": ("lab05_char_model", "char_model.py"),
+    "lab06": ("lab06_classify", "classify.py"),
+}
+
+# Gradients: relative error below RTOL, except where both numbers are below TINY, where
+# central differences carry ~1e-10 absolute round-off and the absolute error must be < ATOL.
+RTOL, ATOL, TINY = 1e-6, 1e-8, 1e-3
+
+
+# --------------------------------------------------------------------------- which code
+def lab_of(path):
+    """'lab03' for any file inside labs/lab03_lstm/."""
+    for part in Path(path).resolve().parts[::-1]:
+        if part[:3] == "lab" and part[3:5].isdigit():
+            return part[:5]
+    raise ValueError(f"{path} is not inside a labNN_* folder")
+
+
+def stub_path(lab):
+    folder, stub = LABS[lab]
+    return LABS_DIR / folder / stub
+
+
+def describe_impl(spec, lab):
+    """Human-readable 'what is being graded'."""
+    spec = spec or "stub"
+    if spec == "stub":
+        return f"your stub {stub_path(lab).relative_to(LABS_DIR.parent)}"
+    if spec == "reference":
+        return f"the reference solution scratchrnn.labs_reference.{lab}"
+    return spec.replace("{lab}", lab)
+
+
+_counter = itertools.count()
+
+
+def _load_file(path):
+    """Import a .py file under a fresh module name, so each grading run sees the file as it
+    is now (a student edits it between runs; the CI loads several wrong versions)."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"implementation file {path} does not exist")
+    name = f"_graded_{path.stem}_{next(_counter)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_impl(spec, lab):
+    """The module to grade for ``lab`` (see the module docstring for ``spec``)."""
+    spec = (spec or "stub").strip()
+    if spec == "stub":
+        return _load_file(stub_path(lab))
+    if spec == "reference":
+        return importlib.import_module(f"scratchrnn.labs_reference.{lab}")
+    spec = spec.replace("{lab}", lab)
+    if spec.endswith(".py") or os.sep in spec or "/" in spec:
+        return _load_file(spec)
+    return importlib.import_module(spec)
+
+
+# --------------------------------------------------------------------------- fixtures
+class Case(dict):
+    """One fixture case: a dict of arrays that also allows ``case.x``."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def load_cases(test_file):
+    """{case name: Case} from fixtures.npz beside ``test_file`` (keys are 'case/array')."""
+    path = Path(test_file).resolve().parent / "fixtures.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: remake it with `python -m labs.make_fixtures`")
+    cases = {}
+    with np.load(path, allow_pickle=False) as data:
+        for key in data.files:
+            case, name = key.split("/", 1)
+            cases.setdefault(case, Case())[name] = data[key]
+    return cases
+
+
+def rand(rng, shape, scale=1.0):
+    """float64 C-contiguous normal(0, scale^2): what numerical gradients need."""
+    return np.ascontiguousarray(scale * rng.standard_normal(shape))
+
+
+# --------------------------------------------------------------------------- checks
+def fail(msg):
+    """Fail the test with ``msg`` only (no traceback into the grader: it is not the bug)."""
+    pytest.fail(msg, pytrace=False)
+
+
+def _fmt_index(name, idx):
+    return f"{name}[{', '.join(str(int(i)) for i in idx)}]" if idx else name
+
+
+def unpack(func, result, names):
+    """Check that ``func`` returned a tuple of len(names) values and return it."""
+    if not isinstance(result, tuple) or len(result) != len(names):
+        got = f"a {type(result).__name__}" if not isinstance(result, tuple) else \
+            f"{len(result)} values"
+        fail(f"{func} must return {len(names)} values ({', '.join(names)}); it returned {got}.\n"
+             f"  hint: end the function with `return {', '.join(names)}`")
+    return result
+
+
+def check_array(func, name, actual, shape=None, dims="", dtype=None):
+    """``actual`` is an ndarray with the given shape (``dims`` names the axes) and dtype."""
+    if not isinstance(actual, np.ndarray):
+        fail(f"{func}: {name} should be a numpy array, got {type(actual).__name__} ({actual!r:.60}).\n"
+             f"  hint: did you forget a return value, or return a list instead of an array?")
+    if shape is not None and actual.shape != tuple(shape):
+        fail(f"{func}: {name} has shape {actual.shape}, expected {dims + ' = ' if dims else ''}"
+             f"{tuple(shape)}.\n  hint: print the shapes of the arrays you combine; a transposed "
+             f"weight or a sum over the wrong axis changes the shape.")
+    if dtype is not None and actual.dtype != dtype:
+        fail(f"{func}: {name} has dtype {actual.dtype} but the inputs were {np.dtype(dtype)}.\n"
+             f"  hint: arrays made with np.zeros(shape) or np.ones(shape) are float64; use "
+             f"np.zeros_like(x) or np.zeros(shape, dtype=x.dtype) so float32 stays float32.")
+    return actual
+
+
+def check_close(func, name, actual, expected, against="the expected value (fixtures.npz, made by "
+                "the reference solution)", label="expected", hint="", rtol=RTOL, atol=ATOL, tiny=TINY):
+    """Entry-wise comparison with the message a student can act on.
+
+    Entries where both values are below ``tiny`` in magnitude are compared absolutely
+    (< atol), all others relatively (< rtol); the failure names the worst entry.
+    """
+    expected = np.asarray(expected, dtype=np.float64)
+    check_array(func, name, actual, expected.shape)
+    a = actual.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        idx = tuple(np.argwhere(~np.isfinite(a))[0])
+        fail(f"{func}: {name} contains {a[idx]} at {_fmt_index(name, idx)} "
+             f"({int((~np.isfinite(a)).sum())} non-finite entries).\n"
+             f"  hint: NaN/inf usually means exp() overflowed (shift by the max first), a "
+             f"division by zero (an empty mask?) or log(0).")
+    err = np.abs(a - expected)
+    rel = err / np.maximum(1e-8, np.abs(a) + np.abs(expected))
+    small = np.maximum(np.abs(a), np.abs(expected)) < tiny
+    badness = np.where(small, err / atol, rel / rtol)
+    n_bad = int((badness >= 1).sum())
+    if n_bad == 0:
+        return
+    idx = np.unravel_index(int(np.argmax(badness)), a.shape) if a.ndim else ()
+    where = _fmt_index(name, idx)
+    if small[idx]:
+        how = f"absolute error = {err[idx]:.2e} (must be < {atol:g} for entries below {tiny:g})"
+    else:
+        how = f"relative error = {rel[idx]:.2e} (must be < {rtol:g})"
+    fail(f"{func}: {name} does not match {against}.\n"
+         f"  worst entry {where}: yours = {a[idx]:.10g}, {label} = "
+         f"{expected[idx]:.10g}, {how}\n"
+         f"  {n_bad} of {a.size} entries are off.\n"
+         + (f"  hint: {hint}" if hint else ""))
+
+
+def numerical_gradients(f, inputs, dout, eps=1e-5):
+    """{name: d sum(f() * dout) / d inputs[name]} by central differences (float64).
+
+    ``f`` takes no arguments and reads the arrays in ``inputs``, which are perturbed in
+    place one entry at a time; it may return an array or a tuple of arrays (``dout`` then is
+    a tuple of the same shapes).
+    """
+    from scratchrnn.gradcheck import numerical_gradient
+
+    def flat():
+        out = f()
+        return np.concatenate([np.ravel(o) for o in (out if isinstance(out, tuple) else (out,))])
+
+    flat_dout = np.concatenate([np.ravel(d) for d in (dout if isinstance(dout, tuple) else (dout,))])
+    return {k: numerical_gradient(flat, x, eps=eps, dout=flat_dout) for k, x in inputs.items()}
+
+
+def check_backward(func, forward, inputs, dout, analytic, hints=None, forward_name=None):
+    """Compare each analytic gradient with the numerical gradient of ``forward``.
+
+    func: the backward's name; forward: no-argument closure over ``inputs`` (a dict of
+    float64 arrays) returning the output(s) that ``dout`` is the gradient of; analytic:
+    {name: your gradient of that input}; hints: {name: what to check when it is wrong}.
+    """
+    hints = hints or {}
+    numeric = numerical_gradients(forward, inputs, dout)
+    for k, x in inputs.items():
+        g = analytic[k]
+        check_array(func, "d" + k, g, x.shape, dims=f"the shape of {k}")
+        check_close(func, "d" + k, g, numeric[k],
+                    against=f"the numerical gradient of your {forward_name or 'forward'}",
+                    label="numerical",
+                    hint=hints.get(k, ""))

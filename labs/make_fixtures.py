@@ -1,0 +1,73 @@
+"""Make each lab's fixtures.npz: fixed inputs and the reference solution's outputs.
+
+    python -m labs.make_fixtures            # all labs
+    python -m labs.make_fixtures lab03      # one lab
+
+The graders compare a student's forward results with these stored values, so they need no
+solution at grading time. Rerun this only when a lab's interface or its reference changes,
+and commit the .npz files. Inputs are drawn from fixed seeds, so the files are reproducible.
+Keys are 'case/array', e.g. 'main/x', 'main/h' (see labs/grading.py: load_cases).
+"""
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):       # `python labs/make_fixtures.py` as well as `-m`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from labs.grading import LABS, LABS_DIR  # noqa: E402
+
+
+def _ref(lab):
+    return importlib.import_module(f"scratchrnn.labs_reference.{lab}")
+
+
+def _normal(rng, shape, scale=1.0):
+    return scale * rng.standard_normal(shape)
+
+
+# --------------------------------------------------------------------------- lab01
+def lab01(rng):
+    ref = _ref("lab01")
+    cases = {}
+    for name, (B, D, H) in {"main": (3, 5, 4), "batch1": (1, 3, 6)}.items():
+        c = dict(x=_normal(rng, (B, D)), h_prev=_normal(rng, (B, H)),
+                 W_ih=_normal(rng, (H, D), 0.5), W_hh=_normal(rng, (H, H), 0.5),
+                 b=_normal(rng, H, 0.5))
+        c["h"], _ = ref.rnn_step_forward(**c)
+        cases[name] = c
+    return cases
+
+
+BUILDERS = {"lab01": lab01}
+
+
+def build(lab):
+    """{case: {array name: array}} for one lab, from a seed fixed per lab."""
+    rng = np.random.default_rng(1000 + int(lab[3:]))
+    return BUILDERS[lab](rng)
+
+
+def write(lab, cases):
+    path = LABS_DIR / LABS[lab][0] / "fixtures.npz"
+    flat = {f"{case}/{k}": np.asarray(v) for case, arrays in cases.items() for k, v in arrays.items()}
+    np.savez_compressed(path, **flat)
+    return path, len(flat)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("labs", nargs="*", help="lab ids (default: all): " + ", ".join(BUILDERS))
+    args = p.parse_args(argv)
+    for lab in args.labs or list(BUILDERS):
+        if lab not in BUILDERS:
+            p.error(f"unknown lab {lab!r}; choose from {', '.join(BUILDERS)}")
+        path, n = write(lab, build(lab))
+        print(f"{lab}: wrote {n} arrays to {path.relative_to(LABS_DIR.parent)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""lab01: dW_hh = da^T h (the new state) instead of da^T h_prev."""
+import numpy as np
+
+from scratchrnn.labs_reference.lab01 import *  # noqa: F401,F403
+
+
+def rnn_step_forward(x, h_prev, W_ih, W_hh, b):
+    h = np.tanh(x @ W_ih.T + h_prev @ W_hh.T + b)
+    return h, (x, h_prev, h, W_ih, W_hh)
+
+
+def rnn_step_backward(dh, cache):
+    x, h_prev, h, W_ih, W_hh = cache
+    da = dh * (1 - h ** 2)
+    return da @ W_ih, da @ W_hh, da.T @ x, da.T @ h, da.sum(axis=0)   # BUG: h, not h_prev

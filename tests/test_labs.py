@@ -1,0 +1,209 @@
+"""Proof that the lab graders grade (issue 4).
+
+For every lab in labs/, its grader is run in-process (pytest.main with a collecting plugin)
+against three kinds of implementation, chosen with the graders' own ``--impl`` switch:
+
+* the reference solution (scratchrnn.labs_reference.labNN): every test must pass;
+* the untouched stub (labs/labNN_*/<stub>.py): every test must fail;
+* each deliberately wrong implementation in tests/lab_mutants/labNN_*.py: at least one test
+  must fail (run with -x: the first failure is enough).
+
+A summary line per lab is added to pytest's terminal summary, e.g.
+``lab03: reference passes (14/14), stub fails (14/14 graded), mutants caught (6/6)``.
+Also checked: the pristine copies used by ``labs/reset.py`` equal the stubs, the export works
+and an export whose stubs are replaced by the reference solution passes in a fresh process
+(what a student does: paste a solution, run pytest), and labs/ stays out of a plain ``pytest``.
+"""
+import configparser
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:           # `import labs` however pytest was started
+    sys.path.insert(0, str(ROOT))
+
+from labs.grading import LABS, stub_path  # noqa: E402
+
+MUTANTS_DIR = Path(__file__).resolve().parent / "lab_mutants"
+MUTANTS = sorted(p for p in MUTANTS_DIR.glob("lab[0-9][0-9]_*.py"))
+
+# {lab: {"reference": (passed, total), "stub": (failed, total), "mutants": {name: caught}}}
+SUMMARY = {lab: {"mutants": {}} for lab in LABS}
+
+
+# --------------------------------------------------------------------------- running a grader
+class _Collector:
+    """pytest plugin: the final outcome of every test item of one grader run."""
+
+    def __init__(self):
+        self.outcomes = {}     # nodeid -> "passed" | "failed" | "skipped"
+        self.texts = {}        # nodeid -> failure text
+        self.collect_errors = []
+
+    def pytest_runtest_logreport(self, report):
+        if report.failed:
+            self.outcomes[report.nodeid] = "failed"
+            self.texts.setdefault(report.nodeid, report.longreprtext)
+        elif report.when == "call" or report.skipped:
+            self.outcomes.setdefault(report.nodeid, report.outcome)
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.collect_errors.append(report.longreprtext)
+
+    def failed(self):
+        return [n for n, o in self.outcomes.items() if o == "failed"]
+
+    def passed(self):
+        return [n for n, o in self.outcomes.items() if o == "passed"]
+
+
+def run_grader(lab, impl, stop_at_first=False):
+    """Run labs/<lab>/'s grader against ``impl`` in this process; returns the _Collector."""
+    collector = _Collector()
+    args = [str(ROOT / "labs" / LABS[lab][0]), f"--impl={impl}", "-p", "no:cacheprovider",
+            "-o", "addopts=", "-qq", "--tb=no", f"--rootdir={ROOT}"]
+    if stop_at_first:
+        args.append("-x")
+    code = pytest.main(args, plugins=[collector])
+    if collector.collect_errors or code not in (0, 1):
+        pytest.fail(f"grader of {lab} did not run (exit code {code}) with --impl={impl}:\n"
+                    + "\n".join(collector.collect_errors))
+    return collector
+
+
+def _first_lines(collector, n=6):
+    return "\n".join(f"  {nid}: {collector.texts.get(nid, '').strip()[:400]}"
+                     for nid in collector.failed()[:n])
+
+
+# --------------------------------------------------------------------------- the proof
+@pytest.mark.parametrize("lab", list(LABS))
+def test_reference_passes_every_test(lab):
+    c = run_grader(lab, "reference")
+    total = len(c.outcomes)
+    SUMMARY[lab]["reference"] = (len(c.passed()), total)
+    assert total > 0, f"{lab}: the grader collected no tests"
+    assert not c.failed(), f"{lab}: the reference solution fails:\n{_first_lines(c)}"
+    assert len(c.passed()) == total, f"{lab}: some tests were skipped: {c.outcomes}"
+
+
+@pytest.mark.parametrize("lab", list(LABS))
+def test_untouched_stub_fails_every_test(lab):
+    c = run_grader(lab, str(stub_path(lab)))
+    total = len(c.outcomes)
+    SUMMARY[lab]["stub"] = (len(c.failed()), total)
+    assert total > 0
+    passing = [n for n, o in c.outcomes.items() if o != "failed"]
+    assert not passing, (f"{lab}: these tests do not fail on the untouched stub, so they "
+                         f"grade nothing: {passing}")
+
+
+@pytest.mark.parametrize("lab", list(LABS))
+def test_each_lab_has_at_least_five_mutants(lab):
+    mine = [m for m in MUTANTS if m.name.startswith(lab + "_")]
+    assert len(mine) >= 5, f"{lab} has {len(mine)} wrong implementations in {MUTANTS_DIR}, needs 5"
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda p: p.stem)
+def test_mutant_is_caught(mutant):
+    lab = mutant.stem[:5]
+    c = run_grader(lab, str(mutant), stop_at_first=True)
+    caught = bool(c.failed())
+    SUMMARY[lab]["mutants"][mutant.stem] = caught
+    assert caught, (f"no test of {lab}'s grader fails on {mutant.name}: "
+                    f"{_docline(mutant)}; add a test that catches it")
+
+
+def _docline(path):
+    import ast
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    return doc.splitlines()[0] if doc else path.stem
+
+
+# --------------------------------------------------------------------------- reset, export, config
+def test_pristine_copies_equal_the_stubs():
+    """labs/reset.py restores from labs/<lab>/.pristine/: those must be the stubs as shipped."""
+    for lab, (folder, stub) in LABS.items():
+        pristine = ROOT / "labs" / folder / ".pristine" / stub
+        assert pristine.is_file(), f"{pristine} is missing (run `python -m labs.reset --refresh`)"
+        assert pristine.read_bytes() == stub_path(lab).read_bytes(), (
+            f"{stub_path(lab)} differs from its pristine copy {pristine}: if the stub was changed "
+            f"on purpose, run `python -m labs.reset --refresh {lab}`")
+
+
+def test_reset_restores_a_stub_and_keeps_a_backup(tmp_path):
+    from labs import reset
+    reset.export(tmp_path / "class")
+    labs_dir = tmp_path / "class" / "labs"
+    folder, stub = LABS["lab03"]
+    target = labs_dir / folder / stub
+    original = target.read_bytes()
+    target.write_text("# my half-finished work\n", encoding="utf-8")
+    backup = reset.reset("lab03", labs_dir=labs_dir)
+    assert target.read_bytes() == original
+    assert backup is not None and backup.read_text(encoding="utf-8") == "# my half-finished work\n"
+
+
+def test_export_with_reference_pasted_passes_in_a_fresh_process(tmp_path):
+    """What a student does: put a correct solution into each stub, run pytest in the export."""
+    from labs import reset
+    dest = tmp_path / "class"
+    reset.export(dest)
+    for lab, (folder, stub) in LABS.items():
+        src = ROOT / "scratchrnn" / "labs_reference" / f"{lab}.py"
+        shutil.copyfile(src, dest / "labs" / folder / stub)
+    env = {k: v for k, v in os.environ.items() if k != "SCRATCHRNN_LAB_IMPL"}
+    env["MPLBACKEND"] = "Agg"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "labs"],
+                          cwd=dest, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and "failed" not in proc.stdout
+
+
+def test_plain_pytest_run_keeps_labs_out():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    testpaths = cfg.get("tool:pytest", "testpaths", fallback="").split()
+    assert testpaths and all(not p.startswith("labs") for p in testpaths), testpaths
+
+
+# --------------------------------------------------------------------------- summary in CI output
+class _ProofSummary:
+    def pytest_terminal_summary(self, terminalreporter):
+        lines = [summary_line(lab) for lab in LABS]
+        lines = [line for line in lines if line]
+        if lines:
+            terminalreporter.write_sep("=", "lab graders: proof that they grade")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+
+def summary_line(lab):
+    s = SUMMARY[lab]
+    parts = []
+    if "reference" in s:
+        p, t = s["reference"]
+        parts.append(f"reference {'passes' if p == t else 'FAILS'} ({p}/{t})")
+    if "stub" in s:
+        f, t = s["stub"]
+        parts.append(f"stub {'fails' if f == t else 'PASSES SOME'} ({f}/{t} graded)")
+    if s["mutants"]:
+        caught = sum(s["mutants"].values())
+        missed = [m for m, c in s["mutants"].items() if not c]
+        parts.append(f"mutants caught ({caught}/{len(s['mutants'])})"
+                     + (f" MISSED: {', '.join(missed)}" if missed else ""))
+    return f"{lab}: " + ", ".join(parts) if parts else ""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _register_summary(request):
+    pm = request.config.pluginmanager
+    if not pm.has_plugin("scratchrnn-lab-proof"):
+        pm.register(_ProofSummary(), "scratchrnn-lab-proof")
+    yield
