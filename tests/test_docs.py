@@ -24,7 +24,8 @@ RUNNABLE_PAGES = [DOCS / "api.md"] + [THEORY / p for p in THEORY_PAGES]
 
 CITATION = re.compile(r"`(scratchrnn/[\w/]+\.py): ([A-Za-z_][\w.]*)`")
 FENCE = re.compile(r"^```([\w+-]*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
-LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+LINK = re.compile(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)")
+HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*$", re.M)
 
 # Functions whose equations the theory pages derive: each must be cited by at least one page.
 MUST_CITE = {
@@ -157,10 +158,24 @@ def test_no_python_block_hides_under_another_label():
 # ------------------------------------------------------------------ links
 @pytest.mark.parametrize("page", RUNNABLE_PAGES, ids=lambda p: str(p.relative_to(DOCS)))
 def test_relative_links_resolve(page):
-    for target in LINK.findall(FENCE.sub("", read(page))):
+    for target, anchor in LINK.findall(FENCE.sub("", read(page))):
         if "://" in target or target.startswith("mailto:"):
             continue
-        assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+        path = page.parent / target if target else page
+        assert path.exists(), f"{page.name} links to missing {target}"
+        if anchor and path.suffix == ".md":
+            assert anchor in anchors(read(path)), f"{page.name} links to missing #{anchor} in {path.name}"
+
+
+def anchors(text):
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-")
+            for h in HEADING.findall(FENCE.sub("", text))}
+
+
+def test_anchor_rule():
+    assert anchors("## Variable lengths: masks\n## Forward, backward and the cache stack\n") == \
+        {"variable-lengths-masks", "forward-backward-and-the-cache-stack"}
 
 
 # ------------------------------------------------------------------ the checkers can fail
