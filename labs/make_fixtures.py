@@ -42,7 +42,32 @@ def lab01(rng):
     return cases
 
 
-BUILDERS = {"lab01": lab01}
+# --------------------------------------------------------------------------- lab02
+def lab02(rng):
+    ref = _ref("lab02")
+    cases = {}
+    for name, (T, B, D, H, V) in {"main": (5, 3, 4, 6, 7), "single_step": (1, 2, 3, 4, 5),
+                                  "batch1": (4, 1, 3, 5, 6)}.items():
+        c = dict(x=_normal(rng, (T, B, D)), h0=_normal(rng, (B, H)),
+                 W_ih=_normal(rng, (H, D), 0.5), W_hh=_normal(rng, (H, H), 0.4),
+                 b=_normal(rng, H, 0.5))
+        c["h"], _ = ref.rnn_forward(**c)
+        c["W_hy"], c["b_y"] = _normal(rng, (V, H), 0.5), _normal(rng, V, 0.5)
+        c["scores"], _ = ref.temporal_affine_forward(c["h"], c["W_hy"], c["b_y"])
+        c["y"] = rng.integers(0, V, size=(T, B))
+        mask = np.ones((T, B))
+        if T > 1:
+            mask[T // 2:, 0] = 0          # a shorter first sequence: padding at its end
+        c["mask"] = mask
+        c["loss"] = np.array(ref.temporal_softmax_loss(c["scores"], c["y"], mask)[0])
+        c["dh_last"] = _normal(rng, (B, H))
+        c["norms"] = ref.hidden_grad_norms(c["x"], c["h0"], c["W_ih"], c["W_hh"], c["b"],
+                                           c["dh_last"])
+        cases[name] = c
+    return cases
+
+
+BUILDERS = {"lab01": lab01, "lab02": lab02}
 
 
 def build(lab):
