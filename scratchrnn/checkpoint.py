@@ -5,7 +5,10 @@ Each file is written to a temporary name, flushed to disk, then renamed into pla
 Two renames cannot be one atomic step, so the ``.npz`` also carries the metadata (as UTF-8
 bytes under ``__meta__``): it alone is a complete checkpoint, and a ``.json`` left over from
 the previous save is noticed and ignored. The ``.json`` is the copy for people and tools.
+A SHA-256 over the metadata and every array (``__sha256__``) is checked on load: NumPy does
+not verify the zip's CRC, so without it a flipped byte would load as different numbers.
 """
+import hashlib
 import json
 import os
 import tempfile
@@ -40,6 +43,9 @@ def _atomic_write(path, write):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)     # mkstemp makes files private; give the usual mode
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -55,9 +61,10 @@ def save_checkpoint(path, arrays, meta):
     npz_path, json_path = checkpoint_paths(path)
     doc = {"format": FORMAT, "version": VERSION, **meta}
     text = json.dumps(doc, indent=1)
-    blob = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    _atomic_write(npz_path, lambda f: np.savez(
-        f, __meta__=blob, **{k: np.ascontiguousarray(v) for k, v in arrays.items()}))
+    arrays = {"__meta__": np.frombuffer(text.encode("utf-8"), dtype=np.uint8),
+              **{k: np.ascontiguousarray(v) for k, v in arrays.items()}}
+    digest = np.frombuffer(_digest(arrays), dtype=np.uint8)
+    _atomic_write(npz_path, lambda f: np.savez(f, __sha256__=digest, **arrays))
     _atomic_write(json_path, lambda f: f.write(text.encode("utf-8")))
     return npz_path, json_path
 
@@ -71,9 +78,16 @@ def load_checkpoint(path):
     try:
         with np.load(npz_path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as e:
         raise CheckpointError(f"{npz_path} is damaged or not an .npz file ({e}); use another "
                               f"checkpoint (e.g. best instead of last)") from None
+    digest = arrays.pop("__sha256__", None)
+    if digest is None or "__meta__" not in arrays:
+        raise CheckpointError(f"{npz_path} is not a scratchrnn checkpoint, or is damaged (it has "
+                              f"no '__sha256__' and '__meta__' entries)")
+    if digest.tobytes() != _digest(arrays):
+        raise CheckpointError(f"{npz_path} is damaged: its contents do not match the checksum "
+                              f"saved with them; use another checkpoint (e.g. best instead of last)")
     blob = arrays.pop("__meta__", None)
     try:
         meta = json.loads(blob.tobytes().decode("utf-8")) if blob is not None else None
@@ -89,6 +103,16 @@ def load_checkpoint(path):
         warnings.warn(f"{json_path} is missing, damaged or from another save; using the "
                       f"metadata stored inside {npz_path.name}", stacklevel=2)
     return arrays, meta
+
+
+def _digest(arrays):
+    """SHA-256 over every array's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = arrays[k]
+        h.update(f"{k}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.digest()
 
 
 def _read_json(path):

@@ -45,12 +45,12 @@ class CharLM(Module):
         emb = self.embedding(ids)
         out, state = self.rnn(emb, state)
         logits = self.decoder(self.dropout(out))
-        self._push("teacher_forced")
+        self._push("teacher_forced", dlogits=logits.shape)
         return logits, state
 
     def backward(self, dlogits):
         """dlogits (T, B, V): adds every parameter's gradient. Token ids have none."""
-        if self._pop() == "scheduled":
+        if self._pop(dlogits=dlogits) == "scheduled":
             return self._backward_scheduled(dlogits)
         dout = self.dropout.backward(self.decoder.backward(dlogits))
         demb, _ = self.rnn.backward(dout)
@@ -73,7 +73,7 @@ class CharLM(Module):
             if t + 1 < T:
                 own = self._sample(logits[t])
                 inp = np.where(self.rng.random(B) < teacher_forcing_ratio, ids[t + 1], own)
-        self._push("scheduled")
+        self._push("scheduled", dlogits=logits.shape)
         return logits, state
 
     def _sample(self, logits):

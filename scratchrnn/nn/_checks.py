@@ -17,7 +17,7 @@ def check_array(name, x, module, ndim, last=None, dtype=None, dims=""):
     if dtype is not None and x.dtype != dtype:
         if not np.issubdtype(x.dtype, np.floating):
             raise TypeError(f"{who}: {name} must be a floating-point array ({np.dtype(dtype)}), "
-                            f"got dtype {x.dtype}")
+                            f"got dtype {x.dtype}: pass {name}.astype(np.{np.dtype(dtype)})")
         raise TypeError(f"{who}: {name} is {x.dtype} but the parameters are {np.dtype(dtype)}: "
                         f"pass {name}.astype(np.{np.dtype(dtype)}), or build the module with "
                         f"dtype=np.{x.dtype}")

@@ -80,7 +80,7 @@ class RNNCell(_CellBase):
         x = self._check_x(x)
         h = self._check_state("h", h, x.shape[0])
         h, cache = K.rnn_step_forward(x, h, *self._arrays(), nonlinearity=self.nonlinearity)
-        self._push(cache)
+        self._push(cache, dh=h.shape)
         return h
 
     def extra_repr(self):
@@ -130,12 +130,12 @@ class GRUCell(_CellBase):
         x = self._check_x(x)
         h = self._check_state("h", h, x.shape[0])
         h, cache = K.gru_step_forward(x, h, *self._arrays(), reset_after=self.reset_after)
-        self._push(cache)
+        self._push(cache, dh=h.shape)
         return h
 
     def backward(self, dh):
         """dh (B, H) -> dx (B, D), dh_prev (B, H); adds the parameter gradients."""
-        dx, dh_prev, grads = K.gru_step_backward(dh, self._pop())
+        dx, dh_prev, grads = K.gru_step_backward(dh, self._pop(dh=dh))
         self._accumulate(grads)
         return dx, dh_prev
 

@@ -24,12 +24,11 @@ class Linear(Module):
         x = check_array("x", x, self, np.ndim(x), last=self.in_features, dtype=self.weight.dtype,
                         dims="(..., in_features)")
         y, cache = K.linear_forward(x, self.weight.data, None if self.bias is None else self.bias.data)
-        self._push(cache)
+        self._push(cache, dy=y.shape)
         return y
 
     def backward(self, dy):
-        cache = self._pop()
-        dx, dW, db = K.linear_backward(dy, cache)
+        dx, dW, db = K.linear_backward(dy, self._pop(dy=dy))
         self.weight.grad += dW
         if self.bias is not None:
             self.bias.grad += db
@@ -56,12 +55,12 @@ class Embedding(Module):
             raise IndexError(f"Embedding: ids must lie in [0, {self.num_embeddings}); found values "
                              f"from {ids.min()} to {ids.max()} (is the vocabulary the model's?)")
         out, cache = K.embedding_forward(ids, self.weight.data)
-        self._push(cache)
+        self._push(cache, dout=out.shape)
         return out
 
     def backward(self, dout):
         """Adds into weight.grad; returns None (integer ids have no gradient)."""
-        self.weight.grad += K.embedding_backward(dout, self._pop())
+        self.weight.grad += K.embedding_backward(dout, self._pop(dout=dout))
         return None
 
     def extra_repr(self):
@@ -80,11 +79,11 @@ class Dropout(Module):
 
     def forward(self, x):
         out, keep = K.dropout_forward(x, self.p if self.training else 0.0, self.rng)
-        self._push(keep)
+        self._push(keep, dout=out.shape)
         return out
 
     def backward(self, dout):
-        return K.dropout_backward(dout, self._pop())
+        return K.dropout_backward(dout, self._pop(dout=dout))
 
     def extra_repr(self):
         return f"p={self.p}"

@@ -140,16 +140,30 @@ class Module:
         return self.train(False)
 
     # ---------------------------------------------------------------- caches
-    def _push(self, cache):
+    def _push(self, cache, **out_shapes):
+        """Keep what backward needs, and the shape of each output whose gradient it takes."""
         if _grad_enabled:
-            self._caches.append(cache)
+            self._caches.append((cache, out_shapes))
 
-    def _pop(self):
+    def _pop(self, **grads):
+        """The newest cache, after checking each gradient against its output's shape.
+
+        The check comes first, so a backward refused for a wrong shape keeps its forward
+        and can be retried; a broadcastable wrong shape would otherwise give silently
+        wrong gradients. Gradients passed as None are not checked.
+        """
+        who = type(self).__name__
         if not self._caches:
             raise RuntimeError(
-                f"{type(self).__name__}.backward() called without a matching forward(): every "
-                f"backward needs one forward before it (and none inside no_grad()).")
-        return self._caches.pop()
+                f"{who}.backward() called without a matching forward(): every backward needs "
+                f"one forward before it (and none inside no_grad()).")
+        cache, shapes = self._caches[-1]
+        for name, g in grads.items():
+            if g is not None and np.shape(g) != shapes[name]:
+                raise ValueError(f"{who}.backward: {name} must have the shape of the forward's "
+                                 f"output, {shapes[name]}, got {np.shape(g)}")
+        self._caches.pop()
+        return cache
 
     def clear_caches(self):
         """Drop every stored forward cache (e.g. after an aborted step)."""

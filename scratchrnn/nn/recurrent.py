@@ -110,8 +110,9 @@ class _RNNBase(Module):
                     f[k] = v
             layer_in = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)
             layer_caches.append((keep, dir_caches))
-        self._push((layer_caches, rev, layer_in.shape))
         out = layer_in.transpose(1, 0, 2) if self.batch_first else layer_in
+        state_shapes = dict(zip(("dh_n", "dc_n")[:self.n_states], (f.shape for f in finals)))
+        self._push((layer_caches, rev), dout=out.shape, **state_shapes)
         return out, (finals[0] if self.n_states == 1 else tuple(finals))
 
     def _initial_states(self, hx, B):
@@ -152,19 +153,18 @@ class _RNNBase(Module):
         Returns dx (x's shape) and the gradient of the initial state (LSTM: (dh_0, dc_0)),
         which is returned also when hx was None. Adds into every parameter's .grad.
         """
-        layer_caches, rev, out_shape = self._pop()
-        T, B, _ = out_shape
-        dout = check_shape("dout", dout, self, (B, T, out_shape[2]) if self.batch_first else out_shape)
+        if self.n_states == 1 or dhx is None:
+            dfinal = [dhx] + [None] * (self.n_states - 1)
+        elif isinstance(dhx, (tuple, list)) and len(dhx) == 2:
+            dfinal = list(dhx)
+        else:
+            raise TypeError(f"{type(self).__name__}.backward: dhx must be a pair (dh_n, dc_n) or None")
+        layer_caches, rev = self._pop(dout=dout, **dict(zip(("dh_n", "dc_n"), dfinal)))
+        dout = np.asarray(dout)
         if self.batch_first:
             dout = dout.transpose(1, 0, 2)
+        B = dout.shape[1]
         shape = (self.num_layers * self.num_directions, B, self.hidden_size)
-        if dhx is None:
-            dfinal = [None] * self.n_states
-        elif self.n_states == 1:
-            dfinal = [check_shape("dhx", dhx, self, shape)]
-        else:
-            dfinal = [None if g is None else check_shape(n, g, self, shape)
-                      for n, g in zip(("dh_n", "dc_n"), dhx)]
         dinit = [np.zeros(shape, self.dtype) for _ in range(self.n_states)]
         H = self.hidden_size
         d_layer_out = dout
