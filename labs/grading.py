@@ -167,33 +167,46 @@ def check_close(func, name, actual, expected, against="the expected value (fixtu
     Entries where both values are below ``tiny`` in magnitude are compared absolutely
     (< atol), all others relatively (< rtol); the failure names the worst entry.
     """
+    problem = mismatch(name, actual, expected, label, hint, rtol, atol, tiny, func=func)
+    if problem:
+        fail(f"{func}: {name} does not match {against}.\n{problem}")
+
+
+def mismatch(name, actual, expected, label="expected", hint="", rtol=RTOL, atol=ATOL, tiny=TINY,
+             func="", gates=None):
+    """None if ``actual`` matches ``expected``, else lines describing the worst entry.
+
+    gates: e.g. "ifgo" when axis 0 of the array stacks one block per gate (LSTM weights):
+    the message then counts the wrong entries in each block.
+    """
     expected = np.asarray(expected, dtype=np.float64)
     check_array(func, name, actual, expected.shape)
     a = actual.astype(np.float64)
+    hint = f"\n  hint: {hint}" if hint else ""
     if not np.all(np.isfinite(a)):
         idx = tuple(np.argwhere(~np.isfinite(a))[0])
-        fail(f"{func}: {name} contains {a[idx]} at {_fmt_index(name, idx)} "
-             f"({int((~np.isfinite(a)).sum())} non-finite entries).\n"
-             f"  hint: NaN/inf usually means exp() overflowed (shift by the max first), a "
-             f"division by zero (an empty mask?) or log(0).")
+        return (f"  {_fmt_index(name, idx)} = {a[idx]} ({int((~np.isfinite(a)).sum())} non-finite "
+                f"entries): NaN/inf usually means exp() overflowed (shift by the max first), a "
+                f"division by zero (an empty mask?) or log(0).{hint}")
     err = np.abs(a - expected)
     rel = err / np.maximum(1e-8, np.abs(a) + np.abs(expected))
     small = np.maximum(np.abs(a), np.abs(expected)) < tiny
     badness = np.where(small, err / atol, rel / rtol)
     n_bad = int((badness >= 1).sum())
     if n_bad == 0:
-        return
+        return None
     idx = np.unravel_index(int(np.argmax(badness)), a.shape) if a.ndim else ()
-    where = _fmt_index(name, idx)
     if small[idx]:
         how = f"absolute error = {err[idx]:.2e} (must be < {atol:g} for entries below {tiny:g})"
     else:
         how = f"relative error = {rel[idx]:.2e} (must be < {rtol:g})"
-    fail(f"{func}: {name} does not match {against}.\n"
-         f"  worst entry {where}: yours = {a[idx]:.10g}, {label} = "
-         f"{expected[idx]:.10g}, {how}\n"
-         f"  {n_bad} of {a.size} entries are off.\n"
-         + (f"  hint: {hint}" if hint else ""))
+    per_gate = ""
+    if gates and a.ndim and a.shape[0] % len(gates) == 0:
+        blocks = np.split(badness >= 1, len(gates), axis=0)
+        per_gate = "\n  wrong entries per gate block: " + ", ".join(
+            f"{g}: {int(blk.sum())}/{blk.size}" for g, blk in zip(gates, blocks))
+    return (f"  worst entry {_fmt_index(name, idx)}: yours = {a[idx]:.10g}, {label} = "
+            f"{expected[idx]:.10g}, {how}; {n_bad} of {a.size} entries are off.{per_gate}{hint}")
 
 
 def numerical_gradients(f, inputs, dout, eps=1e-5):
@@ -213,19 +226,29 @@ def numerical_gradients(f, inputs, dout, eps=1e-5):
     return {k: numerical_gradient(flat, x, eps=eps, dout=flat_dout) for k, x in inputs.items()}
 
 
-def check_backward(func, forward, inputs, dout, analytic, hints=None, forward_name=None):
+def check_backward(func, forward, inputs, dout, analytic, hints=None, forward_name=None,
+                   gates=None):
     """Compare each analytic gradient with the numerical gradient of ``forward``.
 
     func: the backward's name; forward: no-argument closure over ``inputs`` (a dict of
     float64 arrays) returning the output(s) that ``dout`` is the gradient of; analytic:
-    {name: your gradient of that input}; hints: {name: what to check when it is wrong}.
+    {name: your gradient of that input}; hints: {name: what to check when it is wrong};
+    gates: e.g. "ifgo", to count wrong entries per gate block of the stacked weights.
+    Every gradient is checked; one failure lists all wrong ones and names the right ones.
     """
     hints = hints or {}
-    numeric = numerical_gradients(forward, inputs, dout)
     for k, x in inputs.items():
-        g = analytic[k]
-        check_array(func, "d" + k, g, x.shape, dims=f"the shape of {k}")
-        check_close(func, "d" + k, g, numeric[k],
-                    against=f"the numerical gradient of your {forward_name or 'forward'}",
-                    label="numerical",
-                    hint=hints.get(k, ""))
+        check_array(func, "d" + k, analytic[k], x.shape, dims=f"the shape of {k}")
+    numeric = numerical_gradients(forward, inputs, dout)
+    wrong, right = [], []
+    for k in inputs:
+        stacked = gates if k.startswith(("W_", "b")) else None
+        problem = mismatch("d" + k, analytic[k], numeric[k], "numerical", hints.get(k, ""),
+                           func=func, gates=stacked)
+        (wrong if problem else right).append((k, problem))
+    if wrong:
+        fail(f"{func}: {', '.join('d' + k for k, _ in wrong)} "
+             f"{'does' if len(wrong) == 1 else 'do'} not match the numerical gradient of your "
+             f"{forward_name or 'forward'}"
+             + (f" ({', '.join('d' + k for k, _ in right)} correct)" if right else "") + ".\n"
+             + "\n".join(p for _, p in wrong))

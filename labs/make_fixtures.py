@@ -67,7 +67,48 @@ def lab02(rng):
     return cases
 
 
-BUILDERS = {"lab01": lab01, "lab02": lab02}
+# --------------------------------------------------------------------------- lab03, lab04
+STEP_SHAPES = {"step_main": (3, 4, 5), "step_batch1": (1, 3, 4)}                  # B, D, H
+SEQ_SHAPES = {"seq_main": (5, 3, 4, 5), "seq_single_step": (1, 2, 3, 4), "seq_batch1": (4, 1, 3, 5)}
+
+
+def lab03(rng):
+    ref = _ref("lab03")
+    cases = {}
+    for name, (B, D, H) in STEP_SHAPES.items():
+        c = dict(x=_normal(rng, (B, D)), h_prev=_normal(rng, (B, H)), c_prev=_normal(rng, (B, H)),
+                 W_ih=_normal(rng, (4 * H, D), 0.5), W_hh=_normal(rng, (4 * H, H), 0.5),
+                 b=_normal(rng, 4 * H, 0.5))
+        c["h"], c["c"], _ = ref.lstm_step_forward(**c)
+        cases[name] = c
+    for name, (T, B, D, H) in SEQ_SHAPES.items():
+        c = dict(x=_normal(rng, (T, B, D)), h0=_normal(rng, (B, H)), c0=_normal(rng, (B, H)),
+                 W_ih=_normal(rng, (4 * H, D), 0.5), W_hh=_normal(rng, (4 * H, H), 0.5),
+                 b=_normal(rng, 4 * H, 0.5))
+        c["h"], _ = ref.lstm_forward(**c)
+        cases[name] = c
+    return cases
+
+
+def lab04(rng):
+    ref = _ref("lab04")
+    cases = {}
+    for name, (B, D, H) in STEP_SHAPES.items():
+        c = dict(x=_normal(rng, (B, D)), h_prev=_normal(rng, (B, H)),
+                 W_ih=_normal(rng, (3 * H, D), 0.5), W_hh=_normal(rng, (3 * H, H), 0.5),
+                 b_ih=_normal(rng, 3 * H, 0.5), b_hh=_normal(rng, 3 * H, 0.5))
+        c["h"], _ = ref.gru_step_forward(**c)
+        cases[name] = c
+    for name, (T, B, D, H) in SEQ_SHAPES.items():
+        c = dict(x=_normal(rng, (T, B, D)), h0=_normal(rng, (B, H)),
+                 W_ih=_normal(rng, (3 * H, D), 0.5), W_hh=_normal(rng, (3 * H, H), 0.5),
+                 b_ih=_normal(rng, 3 * H, 0.5), b_hh=_normal(rng, 3 * H, 0.5))
+        c["h"], _ = ref.gru_forward(**c)
+        cases[name] = c
+    return cases
+
+
+BUILDERS = {"lab01": lab01, "lab02": lab02, "lab03": lab03, "lab04": lab04}
 
 
 def build(lab):

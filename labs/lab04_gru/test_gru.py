@@ -1,0 +1,142 @@
+"""Grader for lab 04. Run:  pytest labs/lab04_gru   (add -x to stop at the first failure)
+
+Forward values are compared with fixtures.npz; backward results with numerical gradients of
+YOUR forward functions.
+"""
+import numpy as np
+import pytest
+
+from labs.grading import check_array, check_backward, check_close, load_cases, rand, unpack
+
+CASES = load_cases(__file__)
+STEP_NAMES = ["dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh"]
+SEQ_NAMES = ["dx", "dh0", "dW_ih", "dW_hh", "db_ih", "db_hh"]
+SEQ_SHAPES = {"seq_main": (5, 3, 4, 5), "seq_single_step": (1, 2, 3, 4), "seq_batch1": (4, 1, 3, 5)}
+
+FORWARD_HINT = ("ax = x @ W_ih.T + b_ih and ah = h_prev @ W_hh.T + b_hh, each (B, 3H) in the order "
+                "r, z, n; r = sigmoid(ax_r + ah_r), z = sigmoid(ax_z + ah_z), "
+                "n = tanh(ax_n + r * ah_n), h = (1 - z) * n + z * h_prev.")
+STEP_HINTS = {
+    "x": "dx = dax @ W_ih with dax = [dar, daz, dan].",
+    "h_prev": "dh_prev has a DIRECT part dh * z (from h = ... + z * h_prev) plus dah @ W_hh.",
+    "W_ih": "dW_ih = dax.T @ x; the n block of dax is dan = dn * (1 - n**2), WITHOUT the factor r.",
+    "W_hh": "dW_hh = dah.T @ h_prev; the n block of dah is dan * r (r multiplies ah_n).",
+    "b_ih": "db_ih = dax.sum(axis=0).",
+    "b_hh": "db_hh = dah.sum(axis=0); its n block carries the factor r, its r and z blocks do not.",
+}
+SEQ_HINTS = {
+    "x": "at each step call gru_step_backward(dh[t] + dh_next, cache_t).",
+    "h0": "dh0 is the dh_prev of the step t = 0.",
+    "W_ih": "dW_ih is the SUM over all steps.",
+    "W_hh": "dW_hh is the SUM over all steps; each step uses its own h_{t-1}.",
+    "b_ih": "db_ih is the SUM over all steps.",
+    "b_hh": "db_hh is the SUM over all steps.",
+}
+
+
+def _step_inputs(rng, B, D=4, H=5):
+    return dict(x=rand(rng, (B, D)), h_prev=rand(rng, (B, H)),
+                W_ih=rand(rng, (3 * H, D), 0.5), W_hh=rand(rng, (3 * H, H), 0.5),
+                b_ih=rand(rng, 3 * H, 0.5), b_hh=rand(rng, 3 * H, 0.5))
+
+
+def _seq_inputs(rng, T, B, D, H):
+    inp = _step_inputs(rng, B, D, H)
+    inp["x"] = rand(rng, (T, B, D))
+    inp["h0"] = inp.pop("h_prev")
+    return {k: inp[k] for k in ("x", "h0", "W_ih", "W_hh", "b_ih", "b_hh")}
+
+
+# ----------------------------------------------------------------------------- TODO 1
+@pytest.mark.parametrize("case", ["step_main", "step_batch1"])
+def test_step_forward_values(impl, case):
+    c = CASES[case]
+    h, _ = unpack("gru_step_forward",
+                  impl.gru_step_forward(c.x, c.h_prev, c.W_ih, c.W_hh, c.b_ih, c.b_hh),
+                  ["h", "cache"])
+    check_close("gru_step_forward", "h", h, c.h, hint=FORWARD_HINT)
+
+
+def test_step_forward_gates_by_hand(impl):
+    """Zero weights: the biases alone set the gates.
+
+    Units 0-1: r = 1, z = 0  -> h = tanh(b_in + b_hn)
+    Units 2-3: r = 0, z = 0  -> h = tanh(b_in)          (r multiplies W_hn h + b_hn)
+    Units 4-5: z = 1         -> h = h_prev              (z keeps the old state)
+    """
+    B, D, H = 2, 3, 6
+    big = 30.0
+    r_pre = np.array([big, big, -big, -big, 0.0, 0.0])
+    z_pre = np.array([-big, -big, -big, -big, big, big])
+    b_in, b_hn = np.linspace(-0.8, 0.8, H), np.linspace(0.5, -0.5, H)
+    b_ih = np.concatenate([r_pre, z_pre, b_in])
+    b_hh = np.concatenate([np.zeros(H), np.zeros(H), b_hn])
+    rng = np.random.default_rng(6)
+    x, h_prev = rand(rng, (B, D)), rand(rng, (B, H))
+    h, _ = impl.gru_step_forward(x, h_prev, np.zeros((3 * H, D)), np.zeros((3 * H, H)), b_ih, b_hh)
+    expected = np.empty((B, H))
+    expected[:, :2] = np.tanh(b_in[:2] + b_hn[:2])
+    expected[:, 2:4] = np.tanh(b_in[2:4])
+    expected[:, 4:] = h_prev[:, 4:]
+    check_close("gru_step_forward", "h", h, expected, against="the value worked out by hand",
+                label="by hand",
+                hint="gate order r, z, n; z = 1 KEEPS h_prev: h = (1 - z) * n + z * h_prev; "
+                     "r multiplies the whole recurrent part of n, bias included: "
+                     "n = tanh(ax_n + r * (h_prev @ W_hn.T + b_hn)).")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_step_forward_shape_and_dtype(impl, dtype):
+    inp = {k: v.astype(dtype) for k, v in _step_inputs(np.random.default_rng(7), 2, 3, 6).items()}
+    h, _ = unpack("gru_step_forward", impl.gru_step_forward(**inp), ["h", "cache"])
+    check_array("gru_step_forward", "h", h, (2, 6), dims="(B, H)", dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- TODO 2
+@pytest.mark.parametrize("B", [3, 1], ids=["batch3", "batch1"])
+def test_step_backward_against_numerical_gradient(impl, B):
+    rng = np.random.default_rng(60 + B)
+    inp = _step_inputs(rng, B)
+    h, cache = unpack("gru_step_forward", impl.gru_step_forward(**inp), ["h", "cache"])
+    dh = rand(rng, h.shape)
+    grads = unpack("gru_step_backward", impl.gru_step_backward(dh, cache), STEP_NAMES)
+    check_backward("gru_step_backward", lambda: impl.gru_step_forward(**inp)[0], inp, dh,
+                   dict(zip(inp, grads)), STEP_HINTS, forward_name="gru_step_forward", gates="rzn")
+
+
+# ----------------------------------------------------------------------------- TODO 3
+@pytest.mark.parametrize("case", list(SEQ_SHAPES))
+def test_forward_values(impl, case):
+    c = CASES[case]
+    h, _ = unpack("gru_forward", impl.gru_forward(c.x, c.h0, c.W_ih, c.W_hh, c.b_ih, c.b_hh),
+                  ["h", "cache"])
+    check_close("gru_forward", "h", h, c.h, hint="h[t] is the output of step t, fed into step t+1.")
+
+
+def test_forward_float32(impl):
+    inp = {k: v.astype(np.float32) for k, v in _seq_inputs(np.random.default_rng(8), 3, 2, 3, 4).items()}
+    h, _ = unpack("gru_forward", impl.gru_forward(**inp), ["h", "cache"])
+    check_array("gru_forward", "h", h, (3, 2, 4), dims="(T, B, H)", dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------- TODO 4
+@pytest.mark.parametrize("case", list(SEQ_SHAPES))
+def test_backward_against_numerical_gradient(impl, case):
+    rng = np.random.default_rng(70 + list(SEQ_SHAPES).index(case))
+    inp = _seq_inputs(rng, *SEQ_SHAPES[case])
+    h, cache = unpack("gru_forward", impl.gru_forward(**inp), ["h", "cache"])
+    dh = rand(rng, h.shape)
+    grads = unpack("gru_backward", impl.gru_backward(dh, cache), SEQ_NAMES)
+    check_backward("gru_backward", lambda: impl.gru_forward(**inp)[0], inp, dh,
+                   dict(zip(inp, grads)), SEQ_HINTS, forward_name="gru_forward", gates="rzn")
+
+
+def test_backward_loss_only_at_the_end(impl):
+    rng = np.random.default_rng(80)
+    inp = _seq_inputs(rng, 6, 2, 3, 4)
+    h, cache = impl.gru_forward(**inp)
+    dh = np.zeros_like(h)
+    dh[-1] = rand(rng, dh[-1].shape)
+    grads = unpack("gru_backward", impl.gru_backward(dh, cache), SEQ_NAMES)
+    check_backward("gru_backward", lambda: impl.gru_forward(**inp)[0], inp, dh,
+                   dict(zip(inp, grads)), SEQ_HINTS, forward_name="gru_forward", gates="rzn")
