@@ -32,7 +32,7 @@ OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD,
 DEFAULTS = dict(
     data_file=None, vocab_type="char", max_vocab_size=None, val_frac=0.05, test_frac=0.05,
     model_type="lstm", hidden_size=256, num_layers=2, embedding_dim=64, dropout=0.0,
-    dtype="float32", epochs=3, max_steps=None, max_minutes=10.0, batch_size=32, seq_length=64,
+    dtype="float32", epochs=20, max_steps=None, max_minutes=10.0, batch_size=32, seq_length=64,
     learning_rate=2e-3, optimizer="adam", momentum=0.9, weight_decay=0.0, max_grad_norm=None,
     teacher_forcing_ratio=1.0, lr_schedule="constant", lr_decay=1.0, warmup_steps=0,
     eval_interval=250, patience=None, save_dir="runs/shakespeare", resume=None, seed=42,
@@ -74,8 +74,8 @@ def build_parser():
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int)
     g.add_argument("--max_steps", type=int, help="stop after this many steps (overrides --epochs)")
-    g.add_argument("--max_minutes", type=float, help="stop (and save) after this much training "
-                   "time; 0 means no limit")
+    g.add_argument("--max_minutes", type=float, help="stop (and save) after this much wall-clock "
+                   "time, validations included; 0 means no limit")
     g.add_argument("--batch_size", "--batch", type=int)
     g.add_argument("--seq_length", type=int, help="truncated-BPTT length")
     g.add_argument("--learning_rate", "--lr", type=float)
@@ -349,6 +349,8 @@ def _loop(run, total_steps, save_dir, out):
     t_last_print, window = time.perf_counter(), []
     limit = args.max_minutes * 60 if args.max_minutes else math.inf
     model.train()
+    # Wall clock since the run began (validations included), continued across a resume.
+    t_start = time.perf_counter() - run["elapsed"]
     while run["step"] < total_steps and run["elapsed"] < limit and \
             (args.max_steps or stream.epoch < args.epochs):
         t0 = time.perf_counter()
@@ -370,9 +372,8 @@ def _loop(run, total_steps, save_dir, out):
             run["schedule"].step()
         run["state"] = state     # carried into the next batch; the gradient stops here
         run["step"] += 1
-        dt = time.perf_counter() - t0
-        run["elapsed"] += dt
-        window.append((loss, gnorm, dt))
+        window.append((loss, gnorm, time.perf_counter() - t0))
+        run["elapsed"] = time.perf_counter() - t_start
         step = run["step"]
         if step % 10 == 0 or step == 1:
             run["history"]["train"].append([step, round(run["elapsed"], 3),
@@ -383,7 +384,9 @@ def _loop(run, total_steps, save_dir, out):
             _progress(run, window, tokens, total_steps, limit, out)
             t_last_print, window = now, []
         if step % args.eval_interval == 0 and step < total_steps:
-            if _validate(run, save_dir, out):
+            stop = _validate(run, save_dir, out)
+            run["elapsed"] = time.perf_counter() - t_start
+            if stop:
                 out(f"early stopping: no improvement in {args.patience} validations")
                 break
 
