@@ -136,6 +136,31 @@ def test_every_derived_kernel_is_cited():
     assert not missing, f"not cited by any theory page: {missing}"
 
 
+# Inline code that is an assignment statement (`dh = da[t] @ W_hh + ...`) quotes the library.
+ASSIGNMENT = re.compile(r"^[\w\[\]:, .]+ [+\-*/]?= (?!=)")
+INLINE_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def _normalise(code):
+    return re.sub(r"\s+", " ", code).strip()
+
+
+def quoted_statements(text):
+    """Inline code spans that are assignment statements, except abbreviated ones (with ...)."""
+    return [span for span in INLINE_CODE.findall(FENCE.sub("", text))
+            if ASSIGNMENT.match(span) and "..." not in span]
+
+
+@pytest.mark.parametrize("page", THEORY_PAGES)
+def test_quoted_code_lines_exist_in_the_source(page):
+    """A line of code the theory quotes (`dc = np.where(m, dc_step, dc)`) must still be in the
+    library: when the kernels change, the page has to be updated with them."""
+    source = _normalise("\n".join(p.read_text(encoding="utf-8")
+                                  for p in (ROOT / "scratchrnn").rglob("*.py")))
+    stale = [q for q in quoted_statements(read(THEORY / page)) if _normalise(q) not in source]
+    assert not stale, f"{page} quotes code that is no longer in scratchrnn/: {stale}"
+
+
 # ------------------------------------------------------------------ runnable examples
 @pytest.mark.parametrize("source,name", _all_blocks())
 def test_code_block_runs(source, name, tmp_path, monkeypatch):
@@ -192,6 +217,12 @@ def test_a_wrong_citation_is_caught():
     for bad in found[1:]:
         with pytest.raises((AttributeError, FileNotFoundError)):
             resolve_citation(*bad)
+
+
+def test_a_stale_quote_is_caught():
+    quotes = quoted_statements("`dh = da[t] @ W_hh + np.where(m, 0, dh)` and `dh += dout[t]`, "
+                               "`dc = f(...)` `eps=1e-5` `x == y` `np.where(m, 0, dh)`")
+    assert quotes == ["dh = da[t] @ W_hh + np.where(m, 0, dh)", "dh += dout[t]"]
 
 
 def test_a_failing_block_is_caught():
