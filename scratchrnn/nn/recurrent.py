@@ -13,6 +13,8 @@ inverse), run forward with the same mask, and its output reversed back.
 import numpy as np
 
 from .. import kernels as K
+from ..kernels import lstm_variants as KV
+from .cells import _init_lstm_group, _init_peepholes, _peephole_names
 from ..kernels.rnn import NONLINEARITIES
 from ._checks import check_array, check_shape
 from .init import init_recurrent_
@@ -216,16 +218,66 @@ class RNN(_RNNBase):
 
 
 class LSTM(_RNNBase):
-    """Long short-term memory, gates i, f, g, o; carries (h, c)."""
-    gates, n_states = 4, 2
+    """Long short-term memory, gates i, f, g, o; carries (h, c).
+
+    Options (keyword-only, docs/theory/lstm_variants.md): ``peephole=True`` adds diagonal
+    peephole weights ``weight_ci_l{k}``, ``weight_cf_l{k}``, ``weight_co_l{k}`` (H,) (suffix
+    ``_reverse`` for the reverse direction), registered after all the PyTorch-named weights;
+    ``coupled=True`` ties the forget gate to the input gate, f = 1 - i, so every weight has
+    three blocks (3H, .) in the order i, g, o (and there is no ``weight_cf``). The defaults
+    are PyTorch's LSTM, run by ``kernels/lstm.py``; the options by ``kernels/lstm_variants.py``.
+    """
+    n_states = 2
+
+    def __init__(self, *args, peephole=False, coupled=False, **kwargs):
+        # read through self.gates while the base builds the weights
+        self.__dict__.update(peephole=bool(peephole), coupled=bool(coupled))
+        super().__init__(*args, **kwargs)
+        if self.peephole:
+            for k, group in enumerate(self._groups):
+                layer, d = divmod(k, self.num_directions)
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                for name in _peephole_names(self.coupled, sfx):
+                    setattr(self, name, Parameter(np.zeros(self.hidden_size, self.dtype)))
+                # the kernels take (w_ci, w_cf, w_co); coupled has no w_cf
+                group += [getattr(self, "weight_ci" + sfx),
+                          None if self.coupled else getattr(self, "weight_cf" + sfx),
+                          getattr(self, "weight_co" + sfx)]
+                _init_peepholes(group[4:], self.hidden_size, "uniform", self.rng)
+
+    @property
+    def gates(self):
+        return 3 if self.coupled else 4
+
+    def reset_parameters(self, init="uniform", forget_bias=None, rng=None):
+        """Re-initialise: init is "uniform" (PyTorch's), "xavier" or "orthogonal". With
+        coupled=True, forget_bias b sets the input gate's bias to -b (f = 1 - i = sigma(-a_i))."""
+        rng = self.rng if rng is None else rng
+        for group in self._groups:
+            _init_lstm_group([None if p is None else p.data for p in group[:4]], self.hidden_size,
+                             self.coupled, rng, init, forget_bias)
+            _init_peepholes(group[4:], self.hidden_size, init, rng)
+
+    @property
+    def _variant(self):
+        return self.peephole or self.coupled
 
     def _kernel_forward(self, x, state, w, mask):
-        (out, h, c), cache = K.lstm_forward(x, state[0], state[1], *w, mask=mask)
+        if self._variant:
+            (out, h, c), cache = KV.lstm_variant_forward(x, state[0], state[1], *w, mask=mask,
+                                                         coupled=self.coupled)
+        else:
+            (out, h, c), cache = K.lstm_forward(x, state[0], state[1], *w, mask=mask)
         return out, (h, c), cache
 
     def _kernel_backward(self, dout, dstate, cache):
-        dx, dh0, dc0, grads = K.lstm_backward(dout, dstate[0], dstate[1], cache)
+        backward = KV.lstm_variant_backward if self._variant else K.lstm_backward
+        dx, dh0, dc0, grads = backward(dout, dstate[0], dstate[1], cache)
         return dx, (dh0, dc0), grads
+
+    def extra_repr(self):
+        s = super().extra_repr()
+        return s + "".join(f", {n}=True" for n in ("peephole", "coupled") if getattr(self, n))
 
 
 class GRU(_RNNBase):
