@@ -1,7 +1,7 @@
 """Every misuse raises a clear error that names what was expected (and the fix, for dtypes).
 
-Tests marked xfail(strict=True) document library bugs found while writing these tests; they
-turn into failures (XPASS) once fixed, so the mark must then be removed.
+Any test marked xfail(strict=True) documents a known library bug; it turns into a failure
+(XPASS) once the bug is fixed, and the mark must then be removed.
 """
 import numpy as np
 import pytest
@@ -87,8 +87,6 @@ def test_int_input_names_expected_dtype(make, shape, expected):
         make()(np.zeros(shape, np.int64))
 
 
-@bug("an integer x gets 'x must be a floating-point array (float64), got dtype int64' with no fix; "
-     "the float32 case says 'pass x.astype(np.float64)' (scratchrnn/nn/_checks.py check_array)")
 @pytest.mark.parametrize("make,shape", [
     (lambda: LSTM(D, H, dtype=F64), (T, B, D)),
     (lambda: Linear(D, H, dtype=F64), (B, D)),
@@ -158,11 +156,11 @@ def test_lstm_cell_state_wrong_shape():
         LSTMCell(D, H, dtype=F64)(np.zeros((B, D)), (np.zeros((B, H)), np.zeros((2, H))))
 
 
-@bug("LSTMCell(x, h) with a single (B, H) array as state raises 'ValueError: too many values to "
-     "unpack (expected 2)' instead of saying the state must be a pair (h, c) (cells.py LSTMCell.forward)")
-def test_lstm_cell_state_not_a_pair():
-    with pytest.raises(TypeError, match=r"pair"):
-        LSTMCell(D, H, dtype=F64)(np.zeros((B, D)), np.zeros((B, H)))
+@pytest.mark.parametrize("state", [np.zeros((B, H)), (np.zeros((B, H)),), [np.zeros((B, H))] * 3],
+                         ids=["array", "1-tuple", "3-list"])
+def test_lstm_cell_state_not_a_pair(state):
+    with pytest.raises(TypeError, match=r"LSTMCell: state must be a pair \(h, c\), each \(B, 5\), or None"):
+        LSTMCell(D, H, dtype=F64)(np.zeros((B, D)), state)
 
 
 # ====================================================================== lengths
@@ -184,66 +182,65 @@ def test_bad_lengths(cls, lengths, match, x):
 # ====================================================================== backward
 def test_dout_wrong_shape_names_expected_shape(lstm, x):
     lstm(x)
-    with pytest.raises(ValueError, match=r"LSTM: dout must have shape \(6, 3, 5\), got \(6, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"LSTM.backward: dout must have the shape of the forward's "
+                                         r"output, \(6, 3, 5\), got \(6, 3, 4\)"):
         lstm.backward(np.zeros((T, B, 4)))
 
 
 def test_dout_wrong_shape_batch_first():
     gru = GRU(D, H, batch_first=True, bidirectional=True, dtype=F64)
     gru(np.zeros((B, T, D)))
-    with pytest.raises(ValueError, match=r"GRU: dout must have shape \(3, 6, 10\), got \(6, 3, 10\)"):
+    with pytest.raises(ValueError, match=r"GRU.backward: dout .*\(3, 6, 10\), got \(6, 3, 10\)"):
         gru.backward(np.zeros((T, B, 2 * H)))
 
 
 def test_dhx_wrong_shape(lstm, x):
     lstm(x)
-    with pytest.raises(ValueError, match=r"dc_n must have shape \(2, 3, 5\), got \(2, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"LSTM.backward: dc_n .*\(2, 3, 5\), got \(2, 3, 4\)"):
         lstm.backward(np.zeros((T, B, H)), (np.zeros((2, B, H)), np.zeros((2, B, 4))))
     gru = GRU(D, H, dtype=F64)
     gru(x)
-    with pytest.raises(ValueError, match=r"GRU: dhx must have shape \(1, 3, 5\), got \(2, 3, 5\)"):
+    with pytest.raises(ValueError, match=r"GRU.backward: dh_n .*\(1, 3, 5\), got \(2, 3, 5\)"):
         gru.backward(np.zeros((T, B, H)), np.zeros((2, B, H)))
+    gru.backward(np.zeros((T, B, H)), np.zeros((1, B, H)))     # the refused call kept the forward
 
 
-@bug("a backward that rejects its arguments has already popped the forward cache, so the "
-     "corrected retry raises 'backward() called without a matching forward()' "
-     "(recurrent.py _RNNBase.backward pops before validating)")
+@pytest.mark.parametrize("dhx", [np.zeros((2, B, H)), (np.zeros((2, B, H)),),
+                                (np.zeros((2, B, H)),) * 3], ids=["array", "1-tuple", "3-tuple"])
+def test_lstm_dhx_not_a_pair(dhx, lstm, x):
+    lstm(x)
+    with pytest.raises(TypeError, match=r"LSTM.backward: dhx must be a pair \(dh_n, dc_n\) or None"):
+        lstm.backward(np.zeros((T, B, H)), dhx)
+
+
 def test_failed_backward_keeps_the_forward(lstm, x):
     out, _ = lstm(x)
-    with pytest.raises(ValueError, match="dout must have shape"):
+    with pytest.raises(ValueError, match="dout must have the shape"):
         lstm.backward(np.zeros((T, B, 4)))
     dx, _ = lstm.backward(np.ones_like(out))
     assert dx.shape == x.shape
 
 
-_SILENT = "the backward never checks dout's shape: a broadcastable one gives a silently wrong answer"
-
-
-@pytest.mark.parametrize("make,inputs,bad", [
-    pytest.param(lambda: RNNCell(3, 2, dtype=F64), (np.ones((4, 3)),), (np.ones(2),),
-                 marks=bug("RNNCell.backward(dh of shape (H,)) broadcasts over the batch; " + _SILENT),
-                 id="rnncell"),
-    pytest.param(lambda: GRUCell(3, 2, dtype=F64), (np.ones((4, 3)),), (np.ones((1, 2)),),
-                 marks=bug("GRUCell.backward(dh of shape (1, H)) broadcasts; " + _SILENT), id="grucell"),
-    pytest.param(lambda: LSTMCell(3, 2, dtype=F64), (np.ones((4, 3)),), (np.ones(2), np.ones(2)),
-                 marks=bug("LSTMCell.backward(dh, dc of shape (H,)) broadcasts; " + _SILENT),
-                 id="lstmcell"),
-    pytest.param(lambda: Linear(3, 2, dtype=F64), (np.ones((1, 3)),), (np.ones(2),),
-                 marks=bug("Linear.backward(dy (O,)) after x (1, D) returns dx of shape (D,); "
-                           + _SILENT), id="linear"),
-    pytest.param(lambda: Dropout(0.5), (np.ones((3, 4)),), (np.ones(4),),
-                 marks=bug("Dropout.backward(dout (4,)) after x (3, 4) broadcasts; " + _SILENT),
-                 id="dropout"),
-    pytest.param(lambda: Embedding(5, 2, dtype=F64), (np.array([[1, 2, 3], [0, 1, 2]]),),
-                 (np.ones((3, 2, 2)),),
-                 marks=bug("Embedding.backward(dout (3, 2, 2)) after ids (2, 3) is reshaped and "
-                           "accepted; " + _SILENT), id="embedding"),
-])
-def test_step_modules_check_dout_shape(make, inputs, bad):
+@pytest.mark.parametrize("make,inputs,bad,name,shape", [
+    # each wrong shape broadcasts (or reshapes) against the right one, so without the check
+    # the backward would return a silently wrong answer
+    (lambda: RNNCell(3, 2, dtype=F64), (np.ones((4, 3)),), (np.ones(2),), "dh", (4, 2)),
+    (lambda: GRUCell(3, 2, dtype=F64), (np.ones((4, 3)),), (np.ones((1, 2)),), "dh", (4, 2)),
+    (lambda: LSTMCell(3, 2, dtype=F64), (np.ones((4, 3)),), (np.ones(2), np.ones(2)), "dh", (4, 2)),
+    (lambda: LSTMCell(3, 2, dtype=F64), (np.ones((4, 3)),), (np.ones((4, 2)), np.ones((1, 2))),
+     "dc", (4, 2)),
+    (lambda: Linear(3, 2, dtype=F64), (np.ones((1, 3)),), (np.ones(2),), "dy", (1, 2)),
+    (lambda: Dropout(0.5), (np.ones((3, 4)),), (np.ones(4),), "dout", (3, 4)),
+    (lambda: Embedding(5, 2, dtype=F64), (np.array([[1, 2, 3], [0, 1, 2]]),), (np.ones((3, 2, 2)),),
+     "dout", (2, 3, 2)),
+], ids=["rnncell", "grucell", "lstmcell-dh", "lstmcell-dc", "linear", "dropout", "embedding"])
+def test_step_modules_check_dout_shape(make, inputs, bad, name, shape):
     m = make()
     m(*inputs)
-    with pytest.raises(ValueError, match=r"shape"):
+    with pytest.raises(ValueError, match=rf"{type(m).__name__}.backward: {name} must have the shape "
+                                         rf"of the forward's output, \({shape[0]}, "):
         m.backward(*bad)
+    m.backward(*(np.ones(shape),) * len(bad))     # the refused call kept the forward
 
 
 @pytest.mark.parametrize("make", [lambda: LSTM(D, H, dtype=F64), lambda: GRU(D, H, dtype=F64),
@@ -333,3 +330,21 @@ def test_embedding_id_out_of_range(ids, match):
 def test_embedding_float_ids():
     with pytest.raises(TypeError, match=r"ids must be integers, got dtype float64"):
         Embedding(10, 3)(np.array([1.0, 2.0]))
+
+
+# ====================================================================== array-likes
+def test_array_likes_are_accepted_like_arrays():
+    np.testing.assert_array_equal(Embedding(5, 2, dtype=F64, rng=np.random.default_rng(0))([[1, 2]]),
+                                  Embedding(5, 2, dtype=F64, rng=np.random.default_rng(0))(np.array([[1, 2]])))
+    lin = Linear(2, 3, dtype=F64)
+    np.testing.assert_array_equal(lin([[1.0, 2.0]]), lin(np.array([[1.0, 2.0]])))
+
+
+@bug("Dropout(0.5)([1.0, 2.0]) raises AttributeError: 'list' object has no attribute 'shape' "
+     "(training and eval mode), where Linear, Embedding and the recurrent layers take array-likes "
+     "(nn/layers.py Dropout.forward passes x to the kernel without np.asarray)")
+@pytest.mark.parametrize("training", [True, False])
+def test_dropout_accepts_array_likes(training):
+    d = Dropout(0.5, rng=np.random.default_rng(0)).train(training)
+    y = d([1.0, 2.0, 3.0])
+    assert isinstance(y, np.ndarray) and y.shape == (3,)

@@ -570,3 +570,13 @@ def test_reset_parameters_with_seed_reproduces(rng):
         m2.reset_parameters(init, rng=np.random.default_rng(5))
         for k, v in m1.state_dict().items():
             np.testing.assert_array_equal(v, m2.state_dict()[k])
+
+
+def test_torch_state_dict_of_tensors_loads_directly(rng, torch):
+    """No .numpy() needed: CPU tensors convert through np.asarray."""
+    ref = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, dtype=torch.float32)
+    m = LSTM(3, 4, num_layers=2, bidirectional=True, rng=rng)
+    m.load_state_dict(ref.state_dict())
+    for k, v in ref.state_dict().items():
+        assert getattr(m, k).dtype == np.float32
+        np.testing.assert_array_equal(getattr(m, k).data, v.numpy())
