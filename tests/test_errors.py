@@ -340,9 +340,6 @@ def test_array_likes_are_accepted_like_arrays():
     np.testing.assert_array_equal(lin([[1.0, 2.0]]), lin(np.array([[1.0, 2.0]])))
 
 
-@bug("Dropout(0.5)([1.0, 2.0]) raises AttributeError: 'list' object has no attribute 'shape' "
-     "(training and eval mode), where Linear, Embedding and the recurrent layers take array-likes "
-     "(nn/layers.py Dropout.forward passes x to the kernel without np.asarray)")
 @pytest.mark.parametrize("training", [True, False])
 def test_dropout_accepts_array_likes(training):
     d = Dropout(0.5, rng=np.random.default_rng(0)).train(training)

@@ -78,7 +78,7 @@ class Dropout(Module):
         self.rng = np.random.default_rng() if rng is None else rng
 
     def forward(self, x):
-        out, keep = K.dropout_forward(x, self.p if self.training else 0.0, self.rng)
+        out, keep = K.dropout_forward(np.asarray(x), self.p if self.training else 0.0, self.rng)
         self._push(keep, dout=out.shape)
         return out
 
