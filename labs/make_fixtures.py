@@ -108,7 +108,30 @@ def lab04(rng):
     return cases
 
 
-BUILDERS = {"lab01": lab01, "lab02": lab02, "lab03": lab03, "lab04": lab04}
+# --------------------------------------------------------------------------- lab05
+def lab05(rng):
+    ref = _ref("lab05")
+    w = _normal(rng, (3, 4))
+    adam = {"w0": w, "learning_rate": np.array(1e-2)}
+    config = {"learning_rate": 1e-2}
+    for step in range(1, 4):
+        dw = _normal(rng, (3, 4))
+        w, config = ref.adam_update(w, dw, config)
+        adam[f"dw{step}"], adam[f"w{step}"] = dw, w
+    V, E, H, T, B = 6, 3, 4, 5, 2
+    model = ref.CharModel(V, E, H, dtype=np.float64, seed=5)
+    for p in model.parameters():            # away from the init, so that every term matters
+        p.data[...] = _normal(rng, p.data.shape, 0.5)
+    ids = rng.integers(0, V, size=(T, B))
+    h0, c0 = _normal(rng, (1, B, H)), _normal(rng, (1, B, H))
+    logits, _ = model.forward(ids, (h0, c0))
+    charmodel = {f"param.{k}": v for k, v in model.state_dict().items()}
+    charmodel.update(ids=ids, h0=h0, c0=c0, logits=logits, vocab_size=np.array(V),
+                     embed_dim=np.array(E), hidden_size=np.array(H))
+    return {"adam": adam, "charmodel": charmodel}
+
+
+BUILDERS = {"lab01": lab01, "lab02": lab02, "lab03": lab03, "lab04": lab04, "lab05": lab05}
 
 
 def build(lab):
