@@ -1,2 +1,5 @@
 """Models built from the layers in scratchrnn.nn."""
 from .charlm import CharLM
+from .classifier import SequenceClassifier
+from .seq2seq import Seq2Seq
+from .forecaster import Forecaster, mse_loss
