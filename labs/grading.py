@@ -237,6 +237,10 @@ def check_backward(func, forward, inputs, dout, analytic, hints=None, forward_na
     Every gradient is checked; one failure lists all wrong ones and names the right ones.
     """
     hints = hints or {}
+    missing = [k for k in inputs if k not in analytic]
+    if missing:
+        fail(f"{func} returned no gradient for {', '.join(missing)} (it returned "
+             f"{', '.join(analytic) or 'nothing'}).")
     for k, x in inputs.items():
         check_array(func, "d" + k, analytic[k], x.shape, dims=f"the shape of {k}")
     numeric = numerical_gradients(forward, inputs, dout)

@@ -131,7 +131,38 @@ def lab05(rng):
     return {"adam": adam, "charmodel": charmodel}
 
 
-BUILDERS = {"lab01": lab01, "lab02": lab02, "lab03": lab03, "lab04": lab04, "lab05": lab05}
+# --------------------------------------------------------------------------- lab06
+def _scaled_params(ref, rng, D, H, C, bidirectional):
+    params = ref.init_params(D, H, C, bidirectional, rng)
+    return {k: _normal(rng, v.shape, 0.6) for k, v in params.items()}   # non-zero b_cls too
+
+
+def lab06(rng):
+    ref = _ref("lab06")
+    T, B, H = 5, 4, 3
+    h, lengths = _normal(rng, (T, B, H)), np.array([5, 2, 0, 3])
+    pool = dict(h=h, lengths=lengths, mask=ref.length_mask(lengths, T))
+    pool["last"], _ = ref.last_state_forward(h, lengths)
+    pool["mean"], _ = ref.masked_mean_forward(h, pool["mask"])
+    pool["reversed"] = ref.reverse_within_length(h, lengths)
+    cases = {"pool": pool}
+    x, lengths = _normal(rng, (T, 3, 2)), np.array([5, 2, 3])
+    params = _scaled_params(ref, rng, 2, H, 4, True)
+    birnn = dict(x=x, lengths=lengths, **{f"param.{k}": v for k, v in params.items()
+                                         if k.startswith(("weight", "bias"))})
+    birnn["out"], _ = ref.birnn_forward(x, lengths, params)
+    cases["birnn"] = birnn
+    for bi in (False, True):
+        for how in ("last", "mean"):
+            params = _scaled_params(ref, rng, 2, H, 4, bi)
+            c = dict(x=x, lengths=lengths, **{f"param.{k}": v for k, v in params.items()})
+            c["logits"], _ = ref.classify_forward(x, lengths, params, how)
+            cases[f"classify_{'bi' if bi else 'uni'}_{how}"] = c
+    return cases
+
+
+BUILDERS = {"lab01": lab01, "lab02": lab02, "lab03": lab03, "lab04": lab04, "lab05": lab05,
+            "lab06": lab06}
 
 
 def build(lab):
