@@ -297,6 +297,31 @@ def test_best_is_the_lowest_validation_loss_not_the_last(corpus, tmp_path, monke
     assert ["(best, saved)" in line for line in saved] == [True, True, False, False]
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: write_history_csv writes a validation at a step "
+                   "with no training row (not a multiple of 10, e.g. the final validation of a "
+                   "run stopped by --max_minutes) as [step, '', '', '', '', val_loss]: the time "
+                   "kept in history['val'] is dropped, so val loss against wall time cannot be "
+                   "read from history.csv")
+def test_history_csv_has_the_time_of_every_validation(corpus, tmp_path):
+    save = tmp_path / "out"
+    result, lines = run(corpus, save, "--max_steps", 13, "--eval_interval", 4)
+    header, rows = read_history(save / "history.csv")
+    val_rows = [r for r in rows if r[5]]
+    assert [int(r[0]) for r in val_rows] == [4, 8, 12, 13]
+    assert [float(r[1]) for r in val_rows] == [v[1] for v in result["history"]["val"]]
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: the train_loss logged every 10 steps is the mean "
+                   "of the steps since the last progress line (the window is reset at each "
+                   "print), not of the last 10 steps, so it changes with --print_every")
+def test_logged_training_loss_does_not_depend_on_print_every(corpus, tmp_path):
+    a, _ = run(corpus, tmp_path / "a", "--max_steps", 20, "--eval_interval", 20,
+               "--print_every", 0)
+    b, _ = run(corpus, tmp_path / "b", "--max_steps", 20, "--eval_interval", 20,
+               "--print_every", 3600)
+    assert [r[2] for r in a["history"]["train"]] == [r[2] for r in b["history"]["train"]]
+
+
 # =========================================================================== progress output
 
 STEP_LINE = re.compile(r"step\s+(\d+)/(\d+)\s+epoch (\d+)\s+loss (\d+\.\d+)\s+grad norm\s+"
