@@ -21,7 +21,10 @@ def rng():
 
 @pytest.fixture
 def torch():
-    """The torch module in float64, or skip the test when torch is not installed."""
+    """The torch module with float64 as its default dtype for this test (restored after),
+    or skip the test when torch is not installed."""
     torch = pytest.importorskip("torch")
+    previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
-    return torch
+    yield torch
+    torch.set_default_dtype(previous)
