@@ -40,7 +40,7 @@ DEFAULTS = dict(
 # What a resumed run takes from the checkpoint and may not change: the model and its data.
 FIXED_ON_RESUME = ("data_file", "vocab_type", "max_vocab_size", "val_frac", "test_frac",
                    "model_type", "hidden_size", "num_layers", "embedding_dim", "dtype",
-                   "batch_size", "seq_length", "seed")
+                   "batch_size", "seq_length", "seed", "lr_schedule", "lr_decay", "warmup_steps")
 
 
 class UsageError(Exception):
@@ -210,8 +210,8 @@ def load_data(args, vocab=None):
     if vocab is None:
         cls = WordVocab if args.vocab_type == "word" else CharVocab
         vocab = cls.from_text(text, max_vocab_size=args.max_vocab_size)
-    ids = vocab.encode(text)
     try:
+        ids = vocab.encode(text)
         train_ids, val_ids, _ = split_corpus(ids, args.val_frac, args.test_frac)
     except ValueError as e:
         raise UsageError(str(e)) from None
@@ -263,16 +263,37 @@ def save(path, run):
     save_checkpoint(path, arrays, meta)
 
 
-def restore(run, arrays, meta):
+def restore(run, arrays, meta, given, out):
+    """Put a saved run back. A different --optimizer starts with fresh optimiser state; a new
+    --learning_rate replaces the saved one; everything else continues exactly."""
+    args, opt = run["args"], run["optimizer"]
     run["model"].load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
-    opt_state = dict(meta["optimizer"])
-    for name in run["optimizer"].state:
-        opt_state[name] = [arrays[f"optim/{name}/{i}"] for i in range(len(run["optimizer"].params))]
-    run["optimizer"].load_state_dict(opt_state)
-    if run["schedule"] and meta.get("schedule"):
-        run["schedule"].load_state_dict(meta["schedule"])
+    if meta["optimizer"].get("type") == type(opt).__name__:
+        opt_state = dict(meta["optimizer"])
+        for name in opt.state:
+            opt_state[name] = [arrays[f"optim/{name}/{i}"] for i in range(len(opt.params))]
+        opt.load_state_dict(opt_state)
+    else:
+        out(f"note: the optimiser changed from {meta['optimizer'].get('type')} to "
+            f"{type(opt).__name__}: its state starts fresh")
+    if "learning_rate" in given:
+        opt.lr = args.learning_rate
+    schedule = run["schedule"]
+    if schedule and meta.get("schedule"):
+        saved = meta["schedule"]
+        if saved.get("total_steps") not in (None, schedule.state_dict().get("total_steps")):
+            raise UsageError(f"this run's cosine schedule was planned for {saved['total_steps']} "
+                             f"steps; it cannot be stretched on resume (resume with the same "
+                             f"--max_steps/--epochs, or start a new run)")
+        schedule.load_state_dict(saved)
+        if "learning_rate" in given:
+            schedule.base_lr = args.learning_rate
+            opt.lr = schedule.get_lr()
     run["model"].rng.bit_generator.state = meta["rng"]
-    run["stream"].load_state_dict(meta["stream"])
+    try:
+        run["stream"].load_state_dict(meta["stream"])
+    except ValueError as e:
+        raise UsageError(f"the training data changed since the checkpoint was saved ({e})") from None
     run["state"] = _state_from_arrays(arrays)
     for k in ("step", "elapsed", "best_val", "bad_evals", "history"):
         run[k] = meta[k]
@@ -317,7 +338,7 @@ def train(args, given=frozenset(), out=print):
                elapsed=0.0, best_val=None, bad_evals=0,
                history={"train": [], "val": []})
     if resumed:
-        restore(run, *resumed)
+        restore(run, *resumed, given, out)
     save_dir = Path(args.save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     out(f"data: {len(train_ids):,} training and {len(val_ids):,} validation tokens, vocabulary "
@@ -346,7 +367,7 @@ def _loop(run, total_steps, save_dir, out):
     params = list(model.parameters())
     guard = DivergenceGuard()
     tokens = args.batch_size * args.seq_length
-    t_last_print, window = time.perf_counter(), []
+    t_last_print, window, recent = time.perf_counter(), [], []
     limit = args.max_minutes * 60 if args.max_minutes else math.inf
     model.train()
     # Wall clock since the run began (validations included), continued across a resume.
@@ -367,17 +388,20 @@ def _loop(run, total_steps, save_dir, out):
             gnorm = optim.clip_grad_norm_(params, args.max_grad_norm)
         else:
             gnorm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
+        if not math.isfinite(gnorm):      # checked before the update: parameters stay finite
+            raise Diverged(f"the gradient norm became {gnorm} at step {run['step'] + 1}")
         opt.step()
         if run["schedule"]:
             run["schedule"].step()
         run["state"] = state     # carried into the next batch; the gradient stops here
         run["step"] += 1
         window.append((loss, gnorm, time.perf_counter() - t0))
+        recent = recent[-9:] + [loss]
         run["elapsed"] = time.perf_counter() - t_start
         step = run["step"]
         if step % 10 == 0 or step == 1:
             run["history"]["train"].append([step, round(run["elapsed"], 3),
-                                            float(np.mean([w[0] for w in window[-10:]])),
+                                            float(np.mean(recent)),
                                             float(gnorm), float(opt.lr)])
         now = time.perf_counter()
         if step == 1 or now - t_last_print >= args.print_every:
@@ -409,6 +433,8 @@ def _validate(run, save_dir, out):
     """Validation loss, a sample, checkpoints; returns True when early stopping triggers."""
     args, model = run["args"], run["model"]
     val = evaluate(model, run["val_ids"], args.batch_size, args.seq_length)
+    if not math.isfinite(val):
+        raise Diverged(f"the validation loss became {val} at step {run['step']}")
     run["history"]["val"].append([run["step"], round(run["elapsed"], 3), val])
     improved = run["best_val"] is None or val < run["best_val"]
     run["bad_evals"] = 0 if improved else run["bad_evals"] + 1
@@ -417,7 +443,7 @@ def _validate(run, save_dir, out):
     save(save_dir / "last", run)
     if improved:
         save(save_dir / "best", run)
-    out(f"validation: loss {val:.4f} nats/token, perplexity {math.exp(val):.2f}"
+    out(f"validation: loss {val:.4f} nats/token, perplexity {math.exp(min(val, 700)):.2f}"
         f"{'  (best, saved)' if improved else ''}")
     sample = _sample(run)
     if sample:
@@ -454,10 +480,10 @@ def _finish(run, save_dir, out):
 
 def write_history_csv(history, path):
     """One row per logged step: step, time_s, train_loss, grad_norm, lr, val_loss."""
-    val = {row[0]: row[2] for row in history["val"]}
-    rows = {row[0]: row + [val.pop(row[0], "")] for row in history["train"]}
-    for step, loss in val.items():
-        rows[step] = [step, "", "", "", "", loss]
+    val = {row[0]: row for row in history["val"]}
+    rows = {row[0]: row + [val.pop(row[0])[2] if row[0] in val else ""] for row in history["train"]}
+    for step, (_, time_s, loss) in val.items():
+        rows[step] = [step, time_s, "", "", "", loss]
     tmp = Path(path).with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
