@@ -345,3 +345,18 @@ def test_dropout_accepts_array_likes(training):
     d = Dropout(0.5, rng=np.random.default_rng(0)).train(training)
     y = d([1.0, 2.0, 3.0])
     assert isinstance(y, np.ndarray) and y.shape == (3,)
+
+
+@pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
+def test_nan_in_padding_never_reaches_outputs_or_gradients(kind, rng):
+    """Padding (t >= length) may hold anything, even nan, in x and in dout."""
+    from grid import make_case
+    layer, x, hx, lengths = make_case((kind, 2, True, True, False), rng)
+    padding = np.arange(x.shape[0])[:, None] >= lengths[None, :]
+    x[padding] = np.nan
+    out, _ = layer(x, hx, lengths=lengths)
+    dout = rng.standard_normal(out.shape)
+    dout[padding] = np.nan
+    dx, _ = layer.backward(dout)
+    assert np.isfinite(out).all() and np.isfinite(dx[~padding]).all() and (dx[padding] == 0).all()
+    assert all(np.isfinite(p.grad).all() for p in layer.parameters())

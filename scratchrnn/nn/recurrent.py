@@ -93,6 +93,8 @@ class _RNNBase(Module):
                              f"(shape {x.shape})")
         states = self._initial_states(hx, B)
         mask, rev = self._mask_and_reversal(lengths, T, B)
+        if mask is not None:   # padding must not reach any gradient, even as 0 * nan
+            x = np.where(mask[:, :, None], x, 0)
         finals = [np.empty_like(s) for s in states]
         layer_in, layer_caches = x, []
         for layer in range(self.num_layers):
@@ -114,7 +116,7 @@ class _RNNBase(Module):
             layer_caches.append((keep, dir_caches))
         out = layer_in.transpose(1, 0, 2) if self.batch_first else layer_in
         state_shapes = dict(zip(("dh_n", "dc_n")[:self.n_states], (f.shape for f in finals)))
-        self._push((layer_caches, rev), dout=out.shape, **state_shapes)
+        self._push((layer_caches, rev, mask), dout=out.shape, **state_shapes)
         return out, (finals[0] if self.n_states == 1 else tuple(finals))
 
     def _initial_states(self, hx, B):
@@ -161,10 +163,12 @@ class _RNNBase(Module):
             dfinal = list(dhx)
         else:
             raise TypeError(f"{type(self).__name__}.backward: dhx must be a pair (dh_n, dc_n) or None")
-        layer_caches, rev = self._pop(dout=dout, **dict(zip(("dh_n", "dc_n"), dfinal)))
+        layer_caches, rev, mask = self._pop(dout=dout, **dict(zip(("dh_n", "dc_n"), dfinal)))
         dout = np.asarray(dout)
         if self.batch_first:
             dout = dout.transpose(1, 0, 2)
+        if mask is not None:   # the outputs there are constant zeros: their gradient is ignored
+            dout = np.where(mask[:, :, None], dout, 0)
         B = dout.shape[1]
         shape = (self.num_layers * self.num_directions, B, self.hidden_size)
         dinit = [np.zeros(shape, self.dtype) for _ in range(self.n_states)]
