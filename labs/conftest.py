@@ -48,9 +48,11 @@ def impl(request):
     try:
         return grading.load_impl(spec, lab)
     except Exception as e:  # a syntax error in the student's file is the usual cause
-        grading.fail(f"could not import {grading.describe_impl(spec, lab)}: "
-                     f"{type(e).__name__}: {e}\n  hint: run `python {grading.stub_path(lab)}` "
-                     f"to see the full error.")
+        problem = f"{type(e).__name__}: {e}"
+    # Failing outside the except block keeps pytest from printing the grader's traceback.
+    target = grading.stub_path(lab) if spec == "stub" else spec
+    grading.fail(f"could not import {grading.describe_impl(spec, lab)}: {problem}\n"
+                 f"  hint: run `python {target}` to see the full error.")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -143,9 +143,13 @@ def test_softmax_loss_zero_length_mask(impl):
     loss, ds = unpack("temporal_softmax_loss", impl.temporal_softmax_loss(c.scores, c.y, mask),
                       ["loss", "dscores"])
     if not np.isfinite(loss) or loss != 0 or not np.all(ds == 0):
+        hint = ("divide by N = max(1, mask.sum()), never by mask.sum() itself (0/0 = nan)."
+                if not np.isfinite(loss) else
+                "with every position padded nothing may count: multiply each position's loss and "
+                "gradient by mask[t, b].")
         fail(f"temporal_softmax_loss with an all-zero mask returned loss {loss!r} and dscores with "
              f"max |.| {np.nanmax(np.abs(ds)) if np.size(ds) else 'n/a'}; expected 0 and all zeros.\n"
-             f"  hint: divide by N = max(1, mask.sum()), never by mask.sum() itself.")
+             f"  hint: {hint}")
 
 
 def test_softmax_loss_large_scores(impl):

@@ -243,7 +243,8 @@ def test_train_gradients_come_from_the_last_batch_only(impl):
                     label="expected", rtol=1e-4, atol=1e-6,
                     hint="call model.zero_grad() before every backward (gradients ADD up "
                          "otherwise), build the model with CharModel(len(vocab), embed_dim, "
-                         "hidden_size, seed=seed), and pass each batch's final state to the next.")
+                         "hidden_size, seed=seed), pass each batch's final state to the next, "
+                         "and clip with the clip argument (here 1e9: no clipping).")
 
 
 def test_generate_greedy_continues_a_memorised_pattern(impl):
