@@ -116,6 +116,8 @@ def test_mutant_is_caught(mutant):
     c = run_grader(lab, str(mutant), stop_at_first=True)
     caught = bool(c.failed())
     SUMMARY[lab]["mutants"][mutant.stem] = caught
+    SUMMARY[lab].setdefault("caught_by", {})[mutant.stem] = \
+        c.failed()[0].split("::")[-1] if caught else None
     assert caught, (f"no test of {lab}'s grader fails on {mutant.name}: "
                     f"{_docline(mutant)}; add a test that catches it")
 
@@ -182,6 +184,11 @@ class _ProofSummary:
             terminalreporter.write_sep("=", "lab graders: proof that they grade")
             for line in lines:
                 terminalreporter.write_line(line)
+            if terminalreporter.verbosity > 0:       # -v: which test caught each mutant
+                for lab in LABS:
+                    for mutant, test in SUMMARY[lab].get("caught_by", {}).items():
+                        terminalreporter.write_line(f"  {mutant}: {_docline(MUTANTS_DIR / (mutant + '.py'))}"
+                                                    f" -> caught by {test or 'NOTHING'}")
 
 
 def summary_line(lab):

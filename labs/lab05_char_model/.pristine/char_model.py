@@ -172,6 +172,6 @@ if __name__ == "__main__":
     name = sys.argv[1] if len(sys.argv) > 1 else "sonnets.txt"
     text = (Path(__file__).resolve().parent / name).read_text(encoding="utf-8")
     start = time.perf_counter()
-    model, vocab, losses = train(text, steps=400, print_every=50, max_seconds=60)
+    model, vocab, losses = train(text, steps=300, print_every=50, max_seconds=30)
     print(f"{len(losses)} steps in {time.perf_counter() - start:.1f} s, vocabulary {len(vocab)}")
     compare_temperatures(model, vocab, prime=text[:2])
