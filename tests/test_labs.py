@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:           # `import labs` however pytest was started
     sys.path.insert(0, str(ROOT))
 
-from labs.grading import LABS, stub_path  # noqa: E402
+from labs.grading import LABS, load_impl, stub_path  # noqa: E402
 
 MUTANTS_DIR = Path(__file__).resolve().parent / "lab_mutants"
 MUTANTS = sorted(p for p in MUTANTS_DIR.glob("lab[0-9][0-9]_*.py"))
@@ -113,6 +113,7 @@ def test_each_lab_has_at_least_five_mutants(lab):
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda p: p.stem)
 def test_mutant_is_caught(mutant):
     lab = mutant.stem[:5]
+    load_impl(str(mutant), lab)       # a mutant that cannot even be imported proves nothing
     c = run_grader(lab, str(mutant), stop_at_first=True)
     caught = bool(c.failed())
     SUMMARY[lab]["mutants"][mutant.stem] = caught
