@@ -1,18 +1,37 @@
-"""Element-wise activations used by the cells."""
+"""Element-wise activations used by the cells.
+
+Speed note (docs/performance.md): in NumPy every call is one pass over memory, and the
+transcendental functions (exp, tanh) cost 10-30 times a multiply. ``sigmoid`` therefore
+uses one exp and three cheap passes, and the LSTM computes tanh(a_g) as 2 sigma(2 a_g) - 1
+so that a single ``sigmoid`` call covers all four gates.
+"""
 import numpy as np
 
 
 def sigmoid(x, out=None):
-    """Logistic sigmoid, overflow-free: sigma(x) = (1 + tanh(x / 2)) / 2.
+    """Logistic sigmoid sigma(x) = 1 / (1 + exp(-x)), any shape, ``out`` may be ``x`` itself.
 
-    ``1 / (1 + exp(-x))`` overflows (with a warning) for x < -710 in float64 and
-    x < -89 in float32; tanh saturates instead. ``out`` may be ``x`` itself.
+    Overflow-free in the sense that matters: for x below about -88 (float32) or -709
+    (float64) exp(-x) overflows to inf and the result is 1 / inf = 0, the correct limit;
+    the overflow (and, for large x, underflow) warnings are silenced. Nothing else can
+    overflow or produce nan.
     """
-    out = np.multiply(x, 0.5, out=out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
-    return out
+    out = np.negative(x, out=out)
+    with np.errstate(over="ignore", under="ignore"):
+        np.exp(out, out=out)
+    out += 1
+    return np.reciprocal(out, out=out)
+
+
+def tanh_via_sigmoid_(a):
+    """In place: a <- tanh(a), given that ``a`` already holds sigma(2 a).
+
+    tanh(x) = 2 sigma(2x) - 1, so a gate block whose pre-activation was doubled can go
+    through the same ``sigmoid`` call as its neighbours and be fixed up afterwards.
+    """
+    a *= 2
+    a -= 1
+    return a
 
 
 def stable_log_softmax(logits):
@@ -24,4 +43,5 @@ def stable_log_softmax(logits):
 def softmax(logits):
     """softmax over the last axis (max-shifted)."""
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    e /= e.sum(axis=-1, keepdims=True)
+    return e

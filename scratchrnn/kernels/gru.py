@@ -20,6 +20,14 @@ Backward, given dh_t:
                   dh_{t-1} = dh_t * z + W_hr^T da_r + W_hz^T da_z + W_hn^T dhn
     reset-before: drh = W_hn^T da_n;         dr = drh * h_{t-1}
                   dh_{t-1} = dh_t * z + W_hr^T da_r + W_hz^T da_z + drh * r
+
+Layout for speed (docs/performance.md): all input projections are one product before the
+loop, and that buffer is then overwritten in place with the gates [r, z, n]; one product
+per step for the recurrent part; no allocation inside the time loop. Reset-after backward
+keeps each step's gradients in one (T, B, 4H) buffer dg = [da_r, da_z, dhn, da_n]: its first
+3H columns are the recurrent gradient in W_hh's row order (so one product per step gives
+dh_{t-1}), and [da_r, da_z] with da_n are the input gradient, so the weight and input
+gradients are a few large products after the loop.
 """
 import numpy as np
 
@@ -32,114 +40,168 @@ def gru_pointwise_forward(ax, ah, h_prev, gates, h):
 
     ax (B, 3H): input part of the pre-activations [x_r, x_z, x_n] (biases included);
     ah (B, 3H): recurrent part [h_r, h_z, hn] (b_hh included). Writes gates (B, 3H) =
-    [r, z, n] and h (B, H).
+    [r, z, n] and h (B, H). ``gates`` may be ``ax`` itself (computed in place); the hn
+    block of ``ah`` is used as scratch (keep a copy of hn if backward needs it).
     """
     H = h.shape[-1]
     rz = gates[:, :2 * H]
     np.add(ax[:, :2 * H], ah[:, :2 * H], out=rz)
     sigmoid(rz, out=rz)
     r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
-    np.multiply(r, ah[:, 2 * H:], out=n)
-    n += ax[:, 2 * H:]
+    rhn = ah[:, 2 * H:]
+    rhn *= r                            # r * hn
+    np.add(ax[:, 2 * H:], rhn, out=n)
     np.tanh(n, out=n)
     np.subtract(h_prev, n, out=h)       # h = n + z * (h_prev - n)
     h *= z
     h += n
 
 
-def gru_pointwise_backward(dh, h_prev, gates, hn, dax, dah):
-    """Reset-after: writes dax (B, 3H) and dah (B, 3H), the gradients of the input and
-    recurrent pre-activations; returns the direct part dh * z of dh_{t-1}."""
+def gru_pointwise_backward(dh, h_prev, gates, hn, dg):
+    """Reset-after, one step's element-wise part.
+
+    dh (B, H): gradient w.r.t. h_t; gates (B, 3H) = [r, z, n]; hn (B, H).
+    Writes dg (B, 4H) = [da_r, da_z, dhn, da_n]: dg[:, :3H] is the gradient of the
+    recurrent pre-activations [h_r, h_z, hn], and [da_r, da_z, da_n] that of the input ones.
+    ``dh`` is overwritten with dh * z, the direct part of dh_{t-1}.
+    """
     H = h_prev.shape[-1]
     r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
-    da_n = dh * (1 - z) * (1 - n * n)
-    dax[:, :H] = da_n * hn * r * (1 - r)                    # da_r
-    dax[:, H:2 * H] = dh * (h_prev - n) * z * (1 - z)       # da_z
-    dax[:, 2 * H:] = da_n
-    dah[:, :2 * H] = dax[:, :2 * H]
-    dah[:, 2 * H:] = da_n * r                               # dhn
-    return dh * z
+    da_r, da_z, dhn, da_n = dg[:, :H], dg[:, H:2 * H], dg[:, 2 * H:3 * H], dg[:, 3 * H:]
+    np.subtract(1, z, out=da_n)                # scratch: 1 - z
+    # da_z = dh * (h_prev - n) * z (1 - z)
+    np.subtract(h_prev, n, out=da_z)
+    da_z *= dh
+    da_z *= z
+    da_z *= da_n
+    # da_n = dh * (1 - z) * (1 - n^2)
+    da_n *= dh
+    np.multiply(n, n, out=dhn)
+    np.subtract(1, dhn, out=dhn)
+    da_n *= dhn
+    # dhn = da_n * r
+    np.multiply(da_n, r, out=dhn)
+    # da_r = da_n * hn * r (1 - r)
+    np.subtract(1, r, out=da_r)
+    da_r *= r
+    da_r *= hn
+    da_r *= da_n
+    dh *= z
 
 
 # ------------------------------------------------------------------ one step
 def gru_step_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, reset_after=True):
     """x (B, D), h_prev (B, H), W_ih (3H, D), W_hh (3H, H), b_* (3H,) -> h (B, H), cache."""
     H = h_prev.shape[-1]
-    ax = x @ W_ih.T
+    ax = np.matmul(x, W_ih.T)
     if b_ih is not None:
         ax += b_ih
     gates = np.empty_like(ax)
-    h = np.empty_like(h_prev)
+    h = np.empty_like(ax, shape=h_prev.shape)
     if reset_after:
-        ah = h_prev @ W_hh.T
+        ah = np.matmul(h_prev, W_hh.T)
         if b_hh is not None:
             ah += b_hh
+        hn = ah[:, 2 * H:].copy()
         gru_pointwise_forward(ax, ah, h_prev, gates, h)
-        return h, (x, h_prev, gates, ah[:, 2 * H:], W_ih, W_hh, b_ih is not None, True)
-    rh = _reset_before_forward(ax, h_prev, W_hh, b_hh, gates, h)
+        return h, (x, h_prev, gates, hn, W_ih, W_hh, b_ih is not None, True)
+    rh = np.empty_like(h)
+    _reset_before_forward(ax, h_prev, W_hh, b_hh, gates, h, rh)
     return h, (x, h_prev, gates, rh, W_ih, W_hh, b_ih is not None, False)
 
 
 def gru_step_backward(dh, cache):
     """dh (B, H) -> dx (B, D), dh_prev (B, H), (dW_ih, dW_hh, db_ih, db_hh)."""
     x, h_prev, gates, hn_or_rh, W_ih, W_hh, has_bias, reset_after = cache
-    dax = np.empty_like(gates)
-    dah = np.empty_like(gates)
+    B, H = h_prev.shape
+    dh = np.array(dh, dtype=gates.dtype)              # overwritten below
     if reset_after:
-        dh_prev = gru_pointwise_backward(dh, h_prev, gates, hn_or_rh, dax, dah)
-        dh_prev += dah @ W_hh
-        dW_hh = dah.T @ h_prev
+        dg = np.empty((B, 4 * H), dtype=gates.dtype)
+        gru_pointwise_backward(dh, h_prev, gates, hn_or_rh, dg)
+        dah, dax = dg[:, :3 * H], _input_grad(dg, H)
+        dh += np.matmul(dah, W_hh)
+        dW_hh = np.matmul(dah.T, h_prev)
     else:
-        dh_prev = _reset_before_backward(dh, h_prev, gates, W_hh, dax)
+        dax = np.empty_like(gates)
+        drh = np.empty_like(dh)
+        _reset_before_backward(dh, h_prev, gates, W_hh, dax, drh)
         dah = dax
         dW_hh = _reset_before_dW_hh(dax, h_prev, hn_or_rh)
     db_ih = dax.sum(axis=0) if has_bias else None
     db_hh = dah.sum(axis=0) if has_bias else None
-    return dax @ W_ih, dh_prev, (dax.T @ x, dW_hh, db_ih, db_hh)
+    return np.matmul(dax, W_ih), dh, (np.matmul(dax.T, x), dW_hh, db_ih, db_hh)
+
+
+def _input_grad(dg, H):
+    """[da_r, da_z, da_n] from dg = [da_r, da_z, dhn, da_n] (a copy, for the step API)."""
+    return np.concatenate([dg[..., :2 * H], dg[..., 3 * H:]], axis=-1)
 
 
 # ------------------------------------------------------------------ reset-before pieces
-def _reset_before_forward(ax, h_prev, W_hh, b_hh, gates, h):
-    """One reset-before step; ax (B, 3H) holds the input part incl. b_ih. Returns r * h_prev.
+def _reset_before_forward(ax, h_prev, W_hh, b_hh, gates, h, rh):
+    """One reset-before step; ax (B, 3H) holds the input part incl. b_ih (``gates`` may
+    be ``ax``). Writes gates, h and rh = r * h_prev.
 
     r must exist before W_hn can act on r * h_prev, so this form needs two recurrent
     products per step (gates r, z first, then n).
     """
     H = h.shape[-1]
+    if gates is not ax:
+        np.copyto(gates, ax)
     rz = gates[:, :2 * H]
-    np.matmul(h_prev, W_hh[:2 * H].T, out=rz)
-    rz += ax[:, :2 * H]
+    rz += np.matmul(h_prev, W_hh[:2 * H].T)
     if b_hh is not None:
         rz += b_hh[:2 * H]
     sigmoid(rz, out=rz)
     r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
-    rh = r * h_prev
-    np.matmul(rh, W_hh[2 * H:].T, out=n)
-    n += ax[:, 2 * H:]
+    np.multiply(r, h_prev, out=rh)
+    np.matmul(rh, W_hh[2 * H:].T, out=h)          # h is scratch until the last lines
+    n += h
     if b_hh is not None:
         n += b_hh[2 * H:]
     np.tanh(n, out=n)
     np.subtract(h_prev, n, out=h)
     h *= z
     h += n
-    return rh
 
 
-def _reset_before_backward(dh, h_prev, gates, W_hh, dax):
-    """Writes dax (B, 3H) (= the recurrent pre-activation gradient too); returns dh_{t-1}."""
+def _reset_before_backward(dh, h_prev, gates, W_hh, dax, drh):
+    """Writes dax (B, 3H) (= the recurrent pre-activation gradient too) and overwrites dh
+    with dh_{t-1}; drh (B, H) is scratch."""
     H = h_prev.shape[-1]
     r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
-    da_n = dh * (1 - z) * (1 - n * n)
-    drh = da_n @ W_hh[2 * H:]
-    dax[:, :H] = drh * h_prev * r * (1 - r)                 # da_r
-    dax[:, H:2 * H] = dh * (h_prev - n) * z * (1 - z)       # da_z
-    dax[:, 2 * H:] = da_n
-    return dh * z + drh * r + dax[:, :2 * H] @ W_hh[:2 * H]
+    da_r, da_z, da_n = dax[:, :H], dax[:, H:2 * H], dax[:, 2 * H:]
+    # da_z = dh * (h_prev - n) * z (1 - z); da_r is scratch for 1 - z
+    np.subtract(1, z, out=da_r)
+    np.subtract(h_prev, n, out=da_z)
+    da_z *= dh
+    da_z *= z
+    da_z *= da_r
+    # da_n = dh * (1 - z) * (1 - n^2)
+    np.multiply(dh, da_r, out=da_n)
+    np.multiply(n, n, out=da_r)
+    np.subtract(1, da_r, out=da_r)
+    da_n *= da_r
+    # drh = W_hn^T da_n;  da_r = drh * h_prev * r (1 - r)
+    np.matmul(da_n, W_hh[2 * H:], out=drh)
+    np.subtract(1, r, out=da_r)
+    da_r *= r
+    da_r *= h_prev
+    da_r *= drh
+    # dh_{t-1} = dh * z + drh * r + W_hr^T da_r + W_hz^T da_z
+    dh *= z
+    drh *= r
+    dh += drh
+    dh += np.matmul(dax[:, :2 * H], W_hh[:2 * H])
 
 
 def _reset_before_dW_hh(da, h_prev, rh):
     """da (N, 3H), h_prev and rh (N, H) -> dW_hh (3H, H): r, z rows see h, n rows see r * h."""
-    return np.concatenate([da[:, :-rh.shape[-1]].T @ h_prev, da[:, -rh.shape[-1]:].T @ rh])
+    H = rh.shape[-1]
+    dW = np.empty((3 * H, H), dtype=da.dtype)
+    np.matmul(da[:, :2 * H].T, h_prev, out=dW[:2 * H])
+    np.matmul(da[:, 2 * H:].T, rh, out=dW[2 * H:])
+    return dW
 
 
 # ------------------------------------------------------------------ a sequence
@@ -151,34 +213,39 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reset_after=
     """
     T, B, D = x.shape
     H = W_hh.shape[1]
+    dt = x.dtype
     # All T input projections in one product. b_hr and b_hz add to the same sums as the
-    # input part, so they are folded in here; b_hn sits inside r * (.) and cannot be.
-    ax = (x.reshape(T * B, D) @ W_ih.T).reshape(T, B, 3 * H)
+    # input part, so they are folded in here; b_hn sits inside r * (.) and cannot be
+    # (reset-before: it can). The buffer is then overwritten in place with the gates.
+    gates = np.matmul(x.reshape(T * B, D), W_ih.T).reshape(T, B, 3 * H)
     if b_ih is not None:
-        ax += b_ih
-        ax[..., :2 * H] += b_hh[:2 * H]
+        bias = b_ih.copy()
+        bias[:2 * H] += b_hh[:2 * H]
         if not reset_after:
-            ax[..., 2 * H:] += b_hh[2 * H:]
-    gates = np.empty((T, B, 3 * H), dtype=x.dtype)
-    hs = np.empty((T + 1, B, H), dtype=x.dtype)          # hs[t] = h_{t-1}, hs[0] = h0
+            bias[2 * H:] += b_hh[2 * H:]
+        gates += bias
+    hs = np.empty((T + 1, B, H), dtype=dt)          # hs[t] = h_{t-1}, hs[0] = h0
     hs[0] = h0
     # reset-after keeps hn = W_hn h + b_hn per step; reset-before keeps r * h_{t-1}.
-    extra = np.empty((T, B, H), dtype=x.dtype)
-    ah = np.empty((B, 3 * H), dtype=x.dtype)
-    for t in range(T):
-        if reset_after:
-            np.matmul(hs[t], W_hh.T, out=ah)
+    extra = np.empty((T, B, H), dtype=dt)
+    pad = None if mask is None else ~mask[:, :, None]
+    if reset_after:
+        ah = np.empty((B, 3 * H), dtype=dt)
+        W_hh_T = W_hh.T
+        for t in range(T):
+            np.matmul(hs[t], W_hh_T, out=ah)
             if b_hh is not None:
                 ah[:, 2 * H:] += b_hh[2 * H:]
-            extra[t] = ah[:, 2 * H:]
-            gru_pointwise_forward(ax[t], ah, hs[t], gates[t], hs[t + 1])
-        else:
-            extra[t] = _reset_before_forward(ax[t], hs[t], W_hh, None, gates[t], hs[t + 1])
-        if mask is not None:
-            np.copyto(hs[t + 1], hs[t], where=~mask[t, :, None])
-    out = hs[1:].copy()
-    if mask is not None:
-        out *= mask[:, :, None]
+            np.copyto(extra[t], ah[:, 2 * H:])
+            gru_pointwise_forward(gates[t], ah, hs[t], gates[t], hs[t + 1])
+            if pad is not None:
+                np.copyto(hs[t + 1], hs[t], where=pad[t])
+    else:
+        for t in range(T):
+            _reset_before_forward(gates[t], hs[t], W_hh, None, gates[t], hs[t + 1], extra[t])
+            if pad is not None:
+                np.copyto(hs[t + 1], hs[t], where=pad[t])
+    out = hs[1:].copy() if mask is None else np.multiply(hs[1:], mask[:, :, None])
     cache = (x, hs, gates, extra, mask, W_ih, W_hh, b_ih is not None, reset_after)
     return (out, hs[T]), cache
 
@@ -188,30 +255,56 @@ def gru_backward(dout, dh_T, cache):
     x, hs, gates, extra, mask, W_ih, W_hh, has_bias, reset_after = cache
     T, B, D = x.shape
     H = W_hh.shape[1]
-    dax = np.empty((T, B, 3 * H), dtype=x.dtype)
-    dah = np.empty((T, B, 3 * H), dtype=x.dtype) if reset_after else dax
-    dh = np.zeros((B, H), x.dtype) if dh_T is None else np.array(dh_T, dtype=x.dtype)
-    for t in reversed(range(T)):
-        if mask is None:
-            dh_t = dh + dout[t]
-        else:
-            m = mask[t, :, None]
-            dh_t = np.where(m, dh + dout[t], 0)   # padding: output constant, dh passes back
-        if reset_after:
-            dh_prev = gru_pointwise_backward(dh_t, hs[t], gates[t], extra[t], dax[t], dah[t])
-            dh_prev += dah[t] @ W_hh
-        else:
-            dh_prev = _reset_before_backward(dh_t, hs[t], gates[t], W_hh, dax[t])
-        dh = dh_prev if mask is None else dh_prev + np.where(m, 0, dh)
-    dax2 = dax.reshape(T * B, 3 * H)
-    dah2 = dah.reshape(T * B, 3 * H)
-    h_prev = hs[:T].reshape(T * B, H)
-    dW_ih = dax2.T @ x.reshape(T * B, D)
+    dt = x.dtype
+    dh = np.zeros((B, H), dt) if dh_T is None else np.array(dh_T, dtype=dt)
+    rec = np.empty((B, H), dt)
+    if mask is not None:
+        valid = mask[:, :, None]
+        pad = ~valid
+        keep = valid.astype(dt)
+        dout = dout * keep              # a padded step's output is constant: dout ignored
+        dh_pad = np.empty((B, H), dt)
     if reset_after:
-        dW_hh = dah2.T @ h_prev
-    else:
-        dW_hh = _reset_before_dW_hh(dax2, h_prev, extra.reshape(T * B, H))
-    db_ih = dax2.sum(axis=0) if has_bias else None
-    db_hh = dah2.sum(axis=0) if has_bias else None
-    dx = (dax2 @ W_ih).reshape(T, B, D)
-    return dx, dh, (dW_ih, dW_hh, db_ih, db_hh)
+        dg = np.empty((T, B, 4 * H), dtype=dt)       # [da_r, da_z, dhn, da_n] per step
+        for t in reversed(range(T)):
+            dh += dout[t]
+            if mask is not None:
+                np.copyto(dh_pad, dh)
+            gru_pointwise_backward(dh, hs[t], gates[t], extra[t], dg[t])
+            if mask is not None:
+                dg[t] *= keep[t]
+            np.matmul(dg[t, :, :3 * H], W_hh, out=rec)
+            dh += rec
+            if mask is not None:        # padding: the state was copied, dh passes back
+                np.copyto(dh, dh_pad, where=pad[t])
+        dg2 = dg.reshape(T * B, 4 * H)
+        x2 = x.reshape(T * B, D)
+        dW_ih = np.empty_like(W_ih)
+        np.matmul(dg2[:, :2 * H].T, x2, out=dW_ih[:2 * H])
+        np.matmul(dg2[:, 3 * H:].T, x2, out=dW_ih[2 * H:])
+        dW_hh = np.matmul(dg2[:, :3 * H].T, hs[:T].reshape(T * B, H))
+        dx = np.matmul(dg2[:, :2 * H], W_ih[:2 * H])
+        dx += np.matmul(dg2[:, 3 * H:], W_ih[2 * H:])
+        if has_bias:
+            col = dg2.sum(axis=0)
+            db_ih = np.concatenate([col[:2 * H], col[3 * H:]])
+            db_hh = col[:3 * H]
+        else:
+            db_ih = db_hh = None
+        return dx.reshape(T, B, D), dh, (dW_ih, dW_hh, db_ih, db_hh)
+    dax = np.empty((T, B, 3 * H), dtype=dt)
+    drh = np.empty((B, H), dt)
+    for t in reversed(range(T)):
+        dh += dout[t]
+        if mask is not None:
+            np.copyto(dh_pad, dh)
+        _reset_before_backward(dh, hs[t], gates[t], W_hh, dax[t], drh)
+        if mask is not None:
+            dax[t] *= keep[t]
+            np.copyto(dh, dh_pad, where=pad[t])
+    dax2 = dax.reshape(T * B, 3 * H)
+    dW_ih = np.matmul(dax2.T, x.reshape(T * B, D))
+    dW_hh = _reset_before_dW_hh(dax2, hs[:T].reshape(T * B, H), extra.reshape(T * B, H))
+    db = dax2.sum(axis=0) if has_bias else None
+    dx = np.matmul(dax2, W_ih).reshape(T, B, D)
+    return dx, dh, (dW_ih, dW_hh, db, db)

@@ -16,10 +16,24 @@ Backward, given dh_t and dc_t (from step t+1 and from the output at t):
     dc_{t-1} = dc * f
     dh_{t-1} = W_hh^T da_t,   dx_t = W_ih^T da_t
     dW_ih += da_t x_t^T,  dW_hh += da_t h_{t-1}^T,  db_ih = db_hh += da_t
+
+How the sequence kernels are arranged for speed (docs/performance.md):
+
+* the input projections W_ih x_t + b of all T steps are ONE matrix product before the loop;
+  the loop does one (B, H) x (H, 4H) product per step for all four gates;
+* all element-wise work of a step runs over whole (B, H) or (B, 4H) blocks, in place, into
+  buffers allocated once per call (nothing is allocated inside the time loop);
+* one ``sigmoid`` call computes all four gates: g = tanh(a_g) = 2 sigma(2 a_g) - 1;
+* forward keeps exactly what backward needs (gates, c_t, tanh(c_t), h_t), and backward
+  recomputes nothing;
+* backward writes each step's da_t into one (T, B, 4H) buffer, so that dW_ih, dW_hh and
+  dx are single large products after the loop. That buffer is the forward's gate buffer
+  shifted by one step: da_t overwrites the gates of step t+1, which backward has already
+  used. So a cache can be backpropagated only once.
 """
 import numpy as np
 
-from .activations import sigmoid
+from .activations import sigmoid, tanh_via_sigmoid_
 
 
 # ------------------------------------------------------------------ pointwise core
@@ -30,12 +44,13 @@ def lstm_pointwise_forward(a, c_prev, c, tanh_c, h):
     writes c (B, H), tanh_c = tanh(c) (B, H) and h (B, H).
     """
     H = c.shape[-1]
-    sigmoid(a[:, :2 * H], out=a[:, :2 * H])            # i, f
-    np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])  # g
-    sigmoid(a[:, 3 * H:], out=a[:, 3 * H:])            # o
+    a[:, 2 * H:3 * H] *= 2                 # g = tanh(a_g) = 2 sigma(2 a_g) - 1, so that ...
+    sigmoid(a, out=a)                      # ... one call gives all four gates
+    tanh_via_sigmoid_(a[:, 2 * H:3 * H])
     i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
     np.multiply(f, c_prev, out=c)
-    c += i * g
+    np.multiply(i, g, out=tanh_c)          # tanh_c is scratch for i * g here
+    c += tanh_c
     np.tanh(c, out=tanh_c)
     np.multiply(o, tanh_c, out=h)
 
@@ -44,16 +59,42 @@ def lstm_pointwise_backward(dh, dc, gates, c_prev, tanh_c, da):
     """Gradient through one step's element-wise part.
 
     dh, dc (B, H): gradients w.r.t. h_t and c_t; gates (B, 4H) = [i, f, g, o];
-    writes da (B, 4H), the gradient w.r.t. the pre-activations; returns dc_{t-1}.
+    writes da (B, 4H), the gradient w.r.t. the pre-activations, and returns dc_{t-1}.
+    ``dc`` is updated in place (it becomes dc_{t-1} and is returned); ``dh`` is not changed.
+    ``da`` must not overlap ``gates``: its blocks are the only scratch space used.
     """
     H = c_prev.shape[-1]
     i, f, g, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
-    dc = dc + dh * o * (1 - tanh_c * tanh_c)
-    da[:, :H] = dc * g * i * (1 - i)                       # da_i
-    da[:, H:2 * H] = dc * c_prev * f * (1 - f)             # da_f
-    da[:, 2 * H:3 * H] = dc * i * (1 - g * g)              # da_g
-    da[:, 3 * H:] = dh * tanh_c * o * (1 - o)              # da_o
-    return dc * f
+    da_i, da_f, da_g, da_o = da[:, :H], da[:, H:2 * H], da[:, 2 * H:3 * H], da[:, 3 * H:]
+    # dc = dc_t + dh * o * (1 - tanh(c)^2)          (da_i is scratch)
+    np.multiply(tanh_c, tanh_c, out=da_i)
+    np.subtract(1, da_i, out=da_i)
+    da_i *= o
+    da_i *= dh
+    dc += da_i
+    # da_o = dh * tanh(c) * o (1 - o)
+    np.subtract(1, o, out=da_o)
+    da_o *= o
+    da_o *= tanh_c
+    da_o *= dh
+    # da_i = dc * g * i (1 - i)
+    np.subtract(1, i, out=da_i)
+    da_i *= i
+    da_i *= g
+    da_i *= dc
+    # da_g = dc * i * (1 - g^2)
+    np.multiply(g, g, out=da_g)
+    np.subtract(1, da_g, out=da_g)
+    da_g *= i
+    da_g *= dc
+    # da_f = dc * c_{t-1} * f (1 - f)
+    np.subtract(1, f, out=da_f)
+    da_f *= f
+    da_f *= c_prev
+    da_f *= dc
+    # dc_{t-1} = dc * f
+    dc *= f
+    return dc
 
 
 # ------------------------------------------------------------------ one step
@@ -62,10 +103,11 @@ def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b_ih=None, b_hh=None):
 
     Returns (h, c) each (B, H), and the cache for ``lstm_step_backward``.
     """
-    a = x @ W_ih.T + h_prev @ W_hh.T
+    a = np.matmul(x, W_ih.T)
+    a += np.matmul(h_prev, W_hh.T)
     if b_ih is not None:
         a += b_ih + b_hh
-    c, tanh_c, h = (np.empty_like(c_prev) for _ in range(3))
+    c, tanh_c, h = (np.empty_like(a, shape=c_prev.shape) for _ in range(3))
     lstm_pointwise_forward(a, c_prev, c, tanh_c, h)
     return (h, c), (x, h_prev, c_prev, a, tanh_c, W_ih, W_hh, b_ih is not None)
 
@@ -74,9 +116,11 @@ def lstm_step_backward(dh, dc, cache):
     """dh, dc (B, H) -> dx (B, D), (dh_prev, dc_prev), (dW_ih, dW_hh, db_ih, db_hh)."""
     x, h_prev, c_prev, gates, tanh_c, W_ih, W_hh, has_bias = cache
     da = np.empty_like(gates)
-    dc_prev = lstm_pointwise_backward(dh, dc, gates, c_prev, tanh_c, da)
+    dc_prev = lstm_pointwise_backward(dh, np.array(dc, dtype=gates.dtype), gates, c_prev,
+                                      tanh_c, da)
     db = da.sum(axis=0) if has_bias else None
-    return da @ W_ih, (da @ W_hh, dc_prev), (da.T @ x, da.T @ h_prev, db, db)
+    return (np.matmul(da, W_ih), (np.matmul(da, W_hh), dc_prev),
+            (np.matmul(da.T, x), np.matmul(da.T, h_prev), db, db))
 
 
 # ------------------------------------------------------------------ a sequence
@@ -89,29 +133,35 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None):
     """
     T, B, D = x.shape
     H = W_hh.shape[1]
-    # All T input projections in one matrix product, biases folded in once;
-    # the buffer is then overwritten step by step with the gates.
-    gates = (x.reshape(T * B, D) @ W_ih.T).reshape(T, B, 4 * H)
+    dt = x.dtype
+    # buf[:T] holds the pre-activations, then the gates; the spare last slot is for
+    # backward (see the module docstring). All T input projections in one product,
+    # both biases folded in once.
+    buf = np.empty((T + 1, B, 4 * H), dtype=dt)
+    gates = buf[:T]
+    np.matmul(x.reshape(T * B, D), W_ih.T, out=gates.reshape(T * B, 4 * H))
     if b_ih is not None:
         gates += b_ih + b_hh
-    hs = np.empty((T + 1, B, H), dtype=x.dtype)      # hs[t] = h_{t-1}, hs[0] = h0
-    cs = np.empty((T + 1, B, H), dtype=x.dtype)
-    tanh_cs = np.empty((T, B, H), dtype=x.dtype)
+    hs = np.empty((T + 1, B, H), dtype=dt)      # hs[t] = h_{t-1}, hs[0] = h0
+    cs = np.empty((T + 1, B, H), dtype=dt)      # cs[t] = c_{t-1}, cs[0] = c0
+    tanh_cs = np.empty((T, B, H), dtype=dt)
     hs[0], cs[0] = h0, c0
-    rec = np.empty((B, 4 * H), dtype=x.dtype)
+    rec = np.empty((B, 4 * H), dtype=dt)
     W_hh_T = W_hh.T
+    pad = None if mask is None else ~mask[:, :, None]
     for t in range(T):
         np.matmul(hs[t], W_hh_T, out=rec)
         gates[t] += rec
         lstm_pointwise_forward(gates[t], cs[t], cs[t + 1], tanh_cs[t], hs[t + 1])
-        if mask is not None:
-            m = mask[t, :, None]
-            np.copyto(hs[t + 1], hs[t], where=~m)
-            np.copyto(cs[t + 1], cs[t], where=~m)
-    out = hs[1:].copy()
-    if mask is not None:
-        out *= mask[:, :, None]
-    cache = (x, hs, cs, tanh_cs, gates, mask, W_ih, W_hh, b_ih is not None)
+        if pad is not None:
+            np.copyto(hs[t + 1], hs[t], where=pad[t])
+            np.copyto(cs[t + 1], cs[t], where=pad[t])
+    if mask is None:
+        out = hs[1:].copy()
+    else:
+        out = np.multiply(hs[1:], mask[:, :, None])
+    cache = {"x": x, "hs": hs, "cs": cs, "tanh_cs": tanh_cs, "buf": buf, "mask": mask,
+             "W_ih": W_ih, "W_hh": W_hh, "has_bias": b_ih is not None, "used": False}
     return (out, hs[T], cs[T]), cache
 
 
@@ -120,30 +170,45 @@ def lstm_backward(dout, dh_T, dc_T, cache):
 
     Returns dx (T, B, D), dh0 (B, H), dc0 (B, H), (dW_ih, dW_hh, db_ih, db_hh).
     """
-    x, hs, cs, tanh_cs, gates, mask, W_ih, W_hh, has_bias = cache
+    if cache["used"]:
+        raise RuntimeError("lstm_backward: this cache was already backpropagated (backward "
+                           "reuses its buffers); run lstm_forward again")
+    cache["used"] = True
+    x, hs, cs, tanh_cs, buf = cache["x"], cache["hs"], cache["cs"], cache["tanh_cs"], cache["buf"]
+    mask, W_ih, W_hh = cache["mask"], cache["W_ih"], cache["W_hh"]
     T, B, D = x.shape
     H = W_hh.shape[1]
-    # Every step's pre-activation gradient goes into one (T, B, 4H) buffer so that the
-    # weight and input gradients are single large products after the loop.
-    da = np.empty((T, B, 4 * H), dtype=x.dtype)
-    dh = np.zeros((B, H), x.dtype) if dh_T is None else np.array(dh_T, dtype=x.dtype)
-    dc = np.zeros((B, H), x.dtype) if dc_T is None else np.array(dc_T, dtype=x.dtype)
-    for t in reversed(range(T)):
-        if mask is None:
+    dt = x.dtype
+    gates = buf[:T]
+    da = buf[1:]      # da[t] overwrites gates[t + 1], already used by the time step t runs
+    dh = np.zeros((B, H), dt) if dh_T is None else np.array(dh_T, dtype=dt)
+    dc = np.zeros((B, H), dt) if dc_T is None else np.array(dc_T, dtype=dt)
+    if mask is None:
+        for t in reversed(range(T)):
             dh += dout[t]
             dc = lstm_pointwise_backward(dh, dc, gates[t], cs[t], tanh_cs[t], da[t])
-            dh = da[t] @ W_hh
-        else:
-            # A padded step's output is a constant zero (its dout is ignored) and its
-            # state is a copy of the previous one, so dh and dc pass straight back.
-            m = mask[t, :, None]
-            dc_step = lstm_pointwise_backward(np.where(m, dh + dout[t], 0), np.where(m, dc, 0),
-                                              gates[t], cs[t], tanh_cs[t], da[t])
-            dc = np.where(m, dc_step, dc)
-            dh = da[t] @ W_hh + np.where(m, 0, dh)
+            np.matmul(da[t], W_hh, out=dh)
+    else:
+        # A padded step's output is a constant zero (its dout is ignored) and its state
+        # is a copy of the previous one, so dh and dc pass straight back through it and
+        # its da is zero.
+        valid = mask[:, :, None]
+        pad = ~valid
+        keep = valid.astype(dt)
+        dout_valid = dout * keep
+        dc_pad = np.empty((B, H), dt)
+        rec = np.empty((B, H), dt)
+        for t in reversed(range(T)):
+            dh += dout_valid[t]
+            np.copyto(dc_pad, dc)
+            dc = lstm_pointwise_backward(dh, dc, gates[t], cs[t], tanh_cs[t], da[t])
+            np.copyto(dc, dc_pad, where=pad[t])
+            da[t] *= keep[t]
+            np.matmul(da[t], W_hh, out=rec)
+            np.copyto(dh, rec, where=valid[t])
     da2 = da.reshape(T * B, 4 * H)
-    dW_ih = da2.T @ x.reshape(T * B, D)
-    dW_hh = da2.T @ hs[:T].reshape(T * B, H)
-    db = da2.sum(axis=0) if has_bias else None
-    dx = (da2 @ W_ih).reshape(T, B, D)
+    dW_ih = np.matmul(da2.T, x.reshape(T * B, D))
+    dW_hh = np.matmul(da2.T, hs[:T].reshape(T * B, H))
+    db = da2.sum(axis=0) if cache["has_bias"] else None
+    dx = np.matmul(da2, W_ih).reshape(T, B, D)
     return dx, dh, dc, (dW_ih, dW_hh, db, db)

@@ -35,7 +35,8 @@ def _activation_grad(dh, h, nonlinearity, out):
 # ------------------------------------------------------------------ one step
 def rnn_step_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     """x (B, D), h_prev (B, H), W_ih (H, D), W_hh (H, H), b_* (H,) -> h (B, H), cache."""
-    a = x @ W_ih.T + h_prev @ W_hh.T
+    a = np.matmul(x, W_ih.T)
+    a += np.matmul(h_prev, W_hh.T)
     if b_ih is not None:
         a += b_ih + b_hh
     h = _activate(a, nonlinearity, out=a)
@@ -47,7 +48,8 @@ def rnn_step_backward(dh, cache):
     x, h_prev, h, W_ih, W_hh, has_bias, nonlinearity = cache
     da = _activation_grad(dh, h, nonlinearity, out=np.empty_like(h))
     db = da.sum(axis=0) if has_bias else None
-    return da @ W_ih, da @ W_hh, (da.T @ x, da.T @ h_prev, db, db)
+    return (np.matmul(da, W_ih), np.matmul(da, W_hh),
+            (np.matmul(da.T, x), np.matmul(da.T, h_prev), db, db))
 
 
 # ------------------------------------------------------------------ a sequence
@@ -57,52 +59,64 @@ def rnn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, nonlinearity
     x (T, B, D), h0 (B, H), mask (T, B) bool or None: where mask[t, b] is False the
     step is padding, so h is carried over unchanged and the output is zero.
     Returns (out (T, B, H), h_T (B, H)), cache.
+
+    All T input projections are one matrix product (both biases folded in once); each
+    step's recurrent product is written straight into h_t's slot, then activated in place.
     """
     T, B, D = x.shape
     H = W_hh.shape[0]
-    # All T input projections in one matrix product; both biases folded in once.
-    a = (x.reshape(T * B, D) @ W_ih.T).reshape(T, B, H)
+    a = np.matmul(x.reshape(T * B, D), W_ih.T).reshape(T, B, H)
     if b_ih is not None:
         a += b_ih + b_hh
     hs = np.empty((T + 1, B, H), dtype=x.dtype)   # hs[t] is h_{t-1}; hs[0] = h0
     hs[0] = h0
-    rec = np.empty((B, H), dtype=x.dtype)
+    W_hh_T = W_hh.T
+    pad = None if mask is None else ~mask[:, :, None]
     for t in range(T):
-        np.matmul(hs[t], W_hh.T, out=rec)
-        a[t] += rec
-        _activate(a[t], nonlinearity, out=a[t])         # a[t] now holds phi(a_t)
-        if mask is None:
-            hs[t + 1] = a[t]
-        else:
-            np.copyto(hs[t + 1], np.where(mask[t, :, None], a[t], hs[t]))
-    out = a                                            # out[t] = h_t ...
-    if mask is not None:
-        out *= mask[:, :, None]                        # ... zero past each sequence's end
-    cache = (x, hs, out, mask, W_ih, W_hh, b_ih is not None, nonlinearity)
+        h = hs[t + 1]
+        np.matmul(hs[t], W_hh_T, out=h)
+        h += a[t]
+        _activate(h, nonlinearity, out=h)
+        if pad is not None:
+            np.copyto(h, hs[t], where=pad[t])
+    out = a                                        # reuse the projection buffer
+    if mask is None:
+        np.copyto(out, hs[1:])
+    else:
+        np.multiply(hs[1:], mask[:, :, None], out=out)   # zero past each sequence's end
+    cache = (x, hs, mask, W_ih, W_hh, b_ih is not None, nonlinearity)
     return (out, hs[T]), cache
 
 
 def rnn_backward(dout, dh_T, cache):
     """dout (T, B, H), dh_T (B, H) or None -> dx (T, B, D), dh0 (B, H), param grads."""
-    x, hs, out, mask, W_ih, W_hh, has_bias, nonlinearity = cache
+    x, hs, mask, W_ih, W_hh, has_bias, nonlinearity = cache
     T, B, D = x.shape
     H = W_hh.shape[0]
-    da = np.empty((T, B, H), dtype=x.dtype)
-    dh = np.zeros((B, H), dtype=x.dtype) if dh_T is None else dh_T.astype(x.dtype, copy=True)
-    for t in reversed(range(T)):
-        if mask is None:
+    dt = x.dtype
+    da = np.empty((T, B, H), dtype=dt)
+    dh = np.zeros((B, H), dtype=dt) if dh_T is None else np.array(dh_T, dtype=dt)
+    if mask is None:
+        for t in reversed(range(T)):
             dh += dout[t]
-            _activation_grad(dh, out[t], nonlinearity, out=da[t])
-            dh = da[t] @ W_hh
-        else:
-            # A padded step's output is a constant zero (its dout is ignored) and its
-            # state is a copy of h_{t-1}, so dh passes straight back through it.
-            m = mask[t, :, None]
-            _activation_grad(np.where(m, dh + dout[t], 0), out[t], nonlinearity, out=da[t])
-            dh = da[t] @ W_hh + np.where(m, 0, dh)
+            _activation_grad(dh, hs[t + 1], nonlinearity, out=da[t])
+            np.matmul(da[t], W_hh, out=dh)
+    else:
+        # A padded step's output is a constant zero (its dout is ignored) and its state
+        # is a copy of h_{t-1}, so dh passes straight back through it and its da is zero.
+        valid = mask[:, :, None]
+        keep = valid.astype(dt)
+        dout = dout * keep
+        rec = np.empty((B, H), dtype=dt)
+        for t in reversed(range(T)):
+            dh += dout[t]
+            _activation_grad(dh, hs[t + 1], nonlinearity, out=da[t])
+            da[t] *= keep[t]
+            np.matmul(da[t], W_hh, out=rec)
+            np.copyto(dh, rec, where=valid[t])
     da2 = da.reshape(T * B, H)
-    dW_ih = da2.T @ x.reshape(T * B, D)
-    dW_hh = da2.T @ hs[:T].reshape(T * B, H)
+    dW_ih = np.matmul(da2.T, x.reshape(T * B, D))
+    dW_hh = np.matmul(da2.T, hs[:T].reshape(T * B, H))
     db = da2.sum(axis=0) if has_bias else None
-    dx = (da2 @ W_ih).reshape(T, B, D)
+    dx = np.matmul(da2, W_ih).reshape(T, B, D)
     return dx, dh, (dW_ih, dW_hh, db, db)
