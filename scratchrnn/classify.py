@@ -10,16 +10,23 @@ never reaches the classifier (``scratchrnn.models.SequenceClassifier``). The dat
 syllables, so a name's class is in its letters but not in any single one of them.
 Prints training and validation loss and accuracy each epoch, then a few predictions.
 """
-import argparse
-import sys
-import time
+import os
 
-import numpy as np
+if __name__ == "__main__":
+    # small matrices: a single-threaded BLAS is faster (see scratchrnn/experiments.py)
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
 
-from . import optim, tasks
-from .models import SequenceClassifier
-from .nn import no_grad, softmax_cross_entropy
-from .train import DivergenceGuard, Diverged, make_optimizer
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from . import optim, tasks  # noqa: E402
+from .models import SequenceClassifier  # noqa: E402
+from .nn import no_grad, softmax_cross_entropy  # noqa: E402
+from .train import DivergenceGuard, Diverged, make_optimizer  # noqa: E402
 
 
 class UsageError(Exception):

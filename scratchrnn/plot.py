@@ -12,8 +12,8 @@ Reads a text with the model and writes, into --out_dir:
   quotes, line length or indentation, as in Karpathy et al. (2015), *Visualizing and
   Understanding Recurrent Networks*.
 
-It also prints, for a few features of the text (inside quotes, column, indentation), the units
-whose activation correlates with them best: good candidates for --unit.
+It also prints, for a few features of the text (inside quotes, bracket depth, column,
+indentation), the units whose activation correlates with them best: good candidates for --unit.
 """
 import os
 
@@ -119,11 +119,14 @@ def read_text(model, vocab, text):
 
 # ------------------------------------------------------------------ features of the text
 def text_features(text):
-    """Per character: inside quotes (0/1), column (chars since the line started), indentation
-    (leading spaces of its line). Each is what a unit might be found to track."""
-    quote, col, indent = [], [], []
-    inside, opener, c, ind, leading = False, None, 0, 0, True
+    """Per character: inside quotes (0/1), bracket depth (open (, [, { not yet closed), column
+    (chars since the line started), indentation (leading spaces of its line). Each is something
+    a unit might be found to track."""
+    quote, depth, col, indent = [], [], [], []
+    inside, opener, c, ind, leading, d = False, None, 0, 0, True, 0
     for ch in text:
+        if not inside:      # brackets inside a string do not count
+            d = d + 1 if ch in "([{" else max(d - 1, 0) if ch in ")]}" else d
         if ch in "\"'" and (not inside or ch == opener):
             inside, opener = not inside, ch
         if ch == "\n":
@@ -135,9 +138,11 @@ def text_features(text):
             else:
                 leading = False
         quote.append(float(inside))
+        depth.append(d)
         col.append(c)
         indent.append(ind)
-    return {"inside quotes": np.array(quote), "column": np.array(col, float),
+    return {"inside quotes": np.array(quote), "bracket depth": np.array(depth, float),
+            "column": np.array(col, float),
             "indentation": np.array(indent, float)}
 
 
@@ -248,7 +253,7 @@ def build_parser():
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="a language-model checkpoint (NAME, NAME.npz or a save dir)")
     p.add_argument("--unit", type=int, default=None, help="the hidden unit to colour the text by "
-                   "(default: the one that tracks the column best)")
+                   "(default: the unit best correlated with one of the text features)")
     p.add_argument("--layer", type=int, default=-1, help="which recurrent layer (-1: the top one)")
     p.add_argument("--state", choices=("hidden", "cell"), default="hidden",
                    help="colour by h_t, or by tanh(c_t) (LSTM only)")
@@ -300,7 +305,10 @@ def make_plots(args, out=print):
     ranking = best_units(acts, text_features(text))
     for feature, units in ranking.items():
         out(f"units that track {feature:<14} " + ", ".join(f"{u} (r={r:+.2f})" for u, r in units))
-    unit = args.unit if args.unit is not None else ranking.get("column", [(0, 0)])[0][0]
+    if args.unit is None:     # the unit that tracks some feature best
+        args.unit = max((u for units in ranking.values() for u in units), key=lambda u: abs(u[1]),
+                        default=(0, 0.0))[0]
+    unit = args.unit
     if not 0 <= unit < H:
         raise UsageError(f"--unit must be in [0, {H}), got {unit}")
     out_dir = Path(args.out_dir)

@@ -37,6 +37,8 @@ def test_trace_reproduces_the_layer(layer_cls, kwargs, rng):
 def test_text_features():
     f = plot.text_features('ab "cd"\n  x\n')
     assert f["inside quotes"].tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+    assert plot.text_features('f(a[1], "(")\n')["bracket depth"].tolist() == \
+        [0, 1, 1, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0]
     assert f["column"].tolist() == [1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 0]
     assert f["indentation"].tolist() == [0] * 8 + [1, 2, 2, 0]
 
