@@ -109,7 +109,7 @@ def memory_batch(task, n, T, rng, copy_length=3, dtype=np.float32):
 
 
 def train_memory(task, kind, T, hidden_size, steps=600, batch_size=64, lr=1e-2, clip=1.0,
-                 eval_every=50, eval_size=256, copy_length=5, seed=0):
+                 eval_every=50, eval_size=256, copy_length=3, seed=0):
     """Train one model on one task at one length; stops early once solved.
 
     Returns a dict: final_error (on a fixed held-out batch), steps run, curve [(step, error)],
