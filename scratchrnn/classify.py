@@ -89,12 +89,12 @@ def batches(names, labels, batch_size, rng=None):
 def run_epoch(model, names, labels, batch_size, optimizer=None, clip=0.0, rng=None, guard=None):
     """One pass; trains when an optimizer is given. Returns (mean loss, accuracy)."""
     total_loss = correct = 0.0
-    for ids, lengths, y in batches(names, labels, batch_size, rng):
+    for k, (ids, lengths, y) in enumerate(batches(names, labels, batch_size, rng)):
         logits = model(ids, lengths) if optimizer else _eval_logits(model, ids, lengths)
         loss, dlogits = softmax_cross_entropy(logits, y)
         if optimizer is not None:
             if guard:
-                guard.check(loss, 0)
+                guard.check(loss, k + 1)
             optimizer.zero_grad()
             model.backward(dlogits)
             if clip:
@@ -161,9 +161,12 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         train_classifier(args)
-    except (UsageError, Diverged) as e:
+    except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Diverged as e:       # as python -m scratchrnn.train
+        print(f"error: {e}: try a lower --learning_rate", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -34,7 +34,11 @@ from .nn import GRUCell, LSTMCell, RNNCell, no_grad, softmax_cross_entropy  # no
 from .train import DivergenceGuard, Diverged, make_optimizer  # noqa: E402
 
 KINDS = ("rnn", "lstm", "gru")
-COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
+# what `memory --models` accepts: name -> (layer kind, layer options); the variants are LSTMs
+MODELS = {"rnn": ("rnn", {}), "lstm": ("lstm", {}), "gru": ("gru", {}),
+          "peephole": ("lstm", {"peephole": True}), "cifg": ("lstm", {"coupled": True})}
+COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green", "peephole": "tab:purple",
+          "cifg": "tab:orange"}
 
 
 class UsageError(Exception):
@@ -56,10 +60,13 @@ def _plt():
 
 # ------------------------------------------------------------------ equal parameter budgets
 def count_parameters(kind, input_size, output_size, hidden_size):
-    """Parameters of Forecaster(input_size, output_size, kind, hidden_size): one layer + readout."""
-    gates = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
+    """Parameters of the Forecaster that train_memory builds for this kind (see MODELS): one
+    recurrent layer and a linear readout."""
+    base, options = MODELS[kind]
+    gates = 3 if options.get("coupled") else {"rnn": 1, "lstm": 4, "gru": 3}[base]
     H = hidden_size
-    return gates * (H * input_size + H * H + 2 * H) + H * output_size + output_size
+    peepholes = (2 if options.get("coupled") else 3) * H if options.get("peephole") else 0
+    return gates * (H * input_size + H * H + 2 * H) + peepholes + H * output_size + output_size
 
 
 def hidden_for_budget(kind, budget, input_size, output_size):
@@ -117,8 +124,9 @@ def train_memory(task, kind, T, hidden_size, steps=600, batch_size=64, lr=1e-2, 
     """
     rng = np.random.default_rng(seed)
     D, O = memory_sizes(task, copy_length)
-    model = Forecaster(D, O, kind, hidden_size, rng=rng)
-    if kind == "lstm":
+    base, options = MODELS[kind]
+    model = Forecaster(D, O, base, hidden_size, rng=rng, **options)
+    if base == "lstm":
         model.rnn.reset_parameters(forget_bias=1.0, rng=rng)   # remember by default at the start
     params = list(model.parameters())
     opt = make_optimizer("adam", params, lr)
@@ -190,7 +198,7 @@ def run_memory(args, out=print):
     for task in args.tasks:
         D, O = memory_sizes(task, args.copy_length)
         budget = count_parameters("lstm", D, O, args.hidden_size)
-        for kind in KINDS:
+        for kind in args.models:
             sizes[task, kind] = hidden_for_budget(kind, budget, D, O)
             for T in args.lengths:
                 jobs.append(dict(task=task, kind=kind, T=T, hidden_size=sizes[task, kind],
@@ -200,28 +208,28 @@ def run_memory(args, out=print):
         f"{args.hidden_size}): " + "; ".join(
             f"{task}: " + ", ".join(f"{k.upper()} H={sizes[task, k]} "
                                     f"({count_parameters(k, *memory_sizes(task, args.copy_length), sizes[task, k])} params)"
-                                    for k in KINDS) for task in args.tasks))
+                                    for k in args.models) for task in args.tasks))
     out(f"{len(jobs)} runs of up to {args.steps} steps (batch {args.batch_size}, Adam lr "
         f"{args.learning_rate:g}, clip 1), {args.jobs} at a time:")
     results = run_jobs(jobs, args.jobs, _memory_job, out)
-    table = memory_table(results, args.tasks, args.lengths)
+    table = memory_table(results, args.tasks, args.lengths, args.models)
     out(table)
     (out_dir / "memory.md").write_text(table + "\n")
     write_csv(out_dir / "memory.csv", results, ["task", "kind", "T", "hidden_size", "parameters",
                                                  "final_error", "steps", "solved", "seconds"])
-    path = plot_memory(results, args.tasks, args.lengths, out_dir / "memory.png")
+    path = plot_memory(results, args.tasks, args.lengths, args.models, out_dir / "memory.png")
     out(f"figure: {path}\ntable: {out_dir / 'memory.md'}")
     return results
 
 
-def memory_table(results, task_names, lengths):
+def memory_table(results, task_names, lengths, models=KINDS):
     """A Markdown table: one row per (task, model), one column per T; solved runs marked *."""
     by = {(r["task"], r["kind"], r["T"]): r for r in results}
     lines = ["| task (error; chance) | model | " + " | ".join(f"T={T}" for T in lengths) + " |",
              "|---|---|" + "---|" * len(lengths)]
     for task in task_names:
         name = MEMORY_TASKS[task][4]
-        for kind in KINDS:
+        for kind in models:
             cells = []
             for T in lengths:
                 r = by[task, kind, T]
@@ -232,13 +240,13 @@ def memory_table(results, task_names, lengths):
     return "\n".join(lines)
 
 
-def plot_memory(results, task_names, lengths, path):
+def plot_memory(results, task_names, lengths, models, path):
     plt = _plt()
     fig, axes = plt.subplots(1, len(task_names), figsize=(5.2 * len(task_names), 3.8), dpi=90,
                              squeeze=False)
     for ax, task in zip(axes[0], task_names):
         _, _, chance, solved, name = MEMORY_TASKS[task]
-        for kind in KINDS:
+        for kind in models:
             rs = sorted((r for r in results if r["task"] == task and r["kind"] == kind),
                         key=lambda r: r["T"])
             ax.plot([r["T"] for r in rs], [r["final_error"] for r in rs], "o-", color=COLORS[kind],
@@ -444,7 +452,7 @@ def run_seq2seq(args, out=print):
             U = lengths.max() + 1                      # trim the batch's padding columns
             logits = model(src[:, :U - 1], lengths, tgt_in[:, :U], teacher_forcing_ratio=ratio)
             loss, dlogits = softmax_cross_entropy(logits, tgt_out[:, :U], mask=mask[:, :U])
-            guard.check(loss, epoch)
+            guard.check(loss, epoch + 1)
             opt.zero_grad()
             model.backward(dlogits)
             optim.clip_grad_norm_(params, args.clip)
@@ -579,6 +587,14 @@ def _int_list(text):
     return sorted(set(values))
 
 
+def _model_list(text):
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [n for n in names if n not in MODELS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"models are {', '.join(MODELS)}, got {text!r}")
+    return list(dict.fromkeys(names))
+
+
 def _task_list(text):
     names = [v.strip() for v in text.split(",") if v.strip()]
     bad = [n for n in names if n not in MEMORY_TASKS]
@@ -600,8 +616,10 @@ def build_parser():
     q = sub.add_parser("memory", help="adding and copy-memory problems against T", formatter_class=fmt)
     q.add_argument("--lengths", type=_int_list, default=[10, 50, 100, 200], help="e.g. 10,50,100,200")
     q.add_argument("--tasks", type=_task_list, default=["adding", "copy"], help="adding,copy")
+    q.add_argument("--models", type=_model_list, default=list(KINDS), help="any of rnn, lstm, "
+                   "gru, peephole (LSTM with peepholes), cifg (LSTM with coupled input-forget gate)")
     q.add_argument("--hidden_size", type=int, default=32,
-                   help="the LSTM's; RNN and GRU get the hidden size with the same parameter count")
+                   help="the LSTM's; the others get the hidden size with the same parameter count")
     q.add_argument("--steps", type=int, default=1000, help="training steps per run at most "
                    "(a run stops early once solved)")
     q.add_argument("--batch_size", type=int, default=64)
@@ -691,9 +709,12 @@ def main(argv=None):
         t0 = time.perf_counter()
         RUNNERS[args.experiment](args)
         print(f"done in {time.perf_counter() - t0:.0f} s")
-    except (UsageError, Diverged) as e:
+    except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Diverged as e:       # as python -m scratchrnn.train
+        print(f"error: {e}: try a lower --learning_rate", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -81,3 +81,9 @@ def test_cli_bad_flags(argv, capsys):
     assert classify.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_cli_divergence_exits_3(capsys):
+    assert classify.main(["--learning_rate", "100", "--epochs", "1", "--data_size", "300",
+                          "--hidden_size", "8", "--clip", "0"]) == 3
+    assert "try a lower --learning_rate" in capsys.readouterr().err

@@ -31,10 +31,12 @@ def test_sine_mixture(rng):
     assert 0.05 < np.std(noisy - clean) < 0.15 and 0.3 < clean.std() < 1.2
 
 
-@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("kind", list(experiments.MODELS))
 def test_parameter_counts_and_budget(kind):
+    base, options = experiments.MODELS[kind]
     for D, O, H in ((2, 1, 32), (10, 9, 7)):
-        assert experiments.count_parameters(kind, D, O, H) == Forecaster(D, O, kind, H).num_parameters()
+        assert experiments.count_parameters(kind, D, O, H) == \
+            Forecaster(D, O, base, H, **options).num_parameters()
     budget = experiments.count_parameters("lstm", 2, 1, 32)
     H = experiments.hidden_for_budget(kind, budget, 2, 1)
     assert abs(experiments.count_parameters(kind, 2, 1, H) - budget) <= \
@@ -94,6 +96,15 @@ def test_memory_command(tmp_path, capsys):
     assert len(rows) == 1 + 2 * 3 * 2
 
 
+def test_memory_command_with_lstm_variants(tmp_path, capsys):
+    argv = ["memory", "--lengths", "5", "--steps", "2", "--batch_size", "4", "--jobs", "1",
+            "--hidden_size", "3", "--tasks", "adding", "--models", "peephole,cifg",
+            "--out_dir", str(tmp_path)]
+    assert experiments.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| PEEPHOLE H=" in out and "| CIFG H=" in out and "RNN" not in out
+
+
 def test_gradients_command(tmp_path, capsys):
     argv = ["gradients", "--length", "6", "--steps", "3", "--hidden_size", "4", "--eval_size", "8",
             "--jobs", "1", "--out_dir", str(tmp_path)]
@@ -114,6 +125,7 @@ def test_forecast_command(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv", [[], ["nonsense"], ["memory", "--lengths", "1,x"],
                                   ["memory", "--tasks", "adding,sorting"],
+                                  ["memory", "--models", "lstm,transformer"],
                                   ["seq2seq", "--teacher_forcing_ratio", "2"],
                                   ["seq2seq", "--min_len", "5", "--max_len", "3"],
                                   ["forecast", "--steps", "0"], ["gradients", "--bogus", "1"]])

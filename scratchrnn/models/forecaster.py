@@ -26,20 +26,22 @@ def mse_loss(pred, target, mask=None):
 
 class Forecaster(Module):
     def __init__(self, input_size=1, output_size=1, model_type="gru", hidden_size=64,
-                 num_layers=1, dtype=np.float32, rng=None):
+                 num_layers=1, dtype=np.float32, rng=None, **rnn_options):
+        """rnn_options go to the recurrent layer, e.g. peephole=True, coupled=True for an LSTM."""
         super().__init__()
         if model_type not in RECURRENT:
             raise ValueError(f"model_type must be one of {sorted(RECURRENT)}, got {model_type!r}")
         rng = np.random.default_rng() if rng is None else rng
-        self.model_type = model_type
+        self.model_type, self.rnn_options = model_type, dict(rnn_options)
         self.rnn = RECURRENT[model_type](input_size, hidden_size, num_layers=num_layers,
-                                         dtype=dtype, rng=rng)
+                                         dtype=dtype, rng=rng, **rnn_options)
         self.head = Linear(hidden_size, output_size, dtype=dtype, rng=rng)
 
     def config(self):
         return {"input_size": self.rnn.input_size, "output_size": self.head.out_features,
                 "model_type": self.model_type, "hidden_size": self.rnn.hidden_size,
-                "num_layers": self.rnn.num_layers, "dtype": np.dtype(self.rnn.dtype).name}
+                "num_layers": self.rnn.num_layers, "dtype": np.dtype(self.rnn.dtype).name,
+                **self.rnn_options}
 
     def forward(self, x, state=None):
         """x (T, B, F), state or None -> y (T, B, O), final state."""
