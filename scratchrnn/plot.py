@@ -59,6 +59,8 @@ def trace(rnn, x):
     kind = {"RNN": "rnn", "LSTM": "lstm", "GRU": "gru"}[type(rnn).__name__]
     if rnn.bidirectional:
         raise ValueError("trace reads unidirectional layers only")
+    if getattr(rnn, "peephole", False) or getattr(rnn, "coupled", False):
+        raise ValueError("trace writes out the plain LSTM's equations: no peephole or coupled LSTMs")
     layers, inp = [], np.asarray(x, dtype=np.float64)
     for k in range(rnn.num_layers):
         W_ih, W_hh = (getattr(rnn, f"{n}_l{k}").data.astype(np.float64) for n in ("weight_ih", "weight_hh"))

@@ -34,6 +34,12 @@ def test_trace_reproduces_the_layer(layer_cls, kwargs, rng):
         assert layers[0]["c"].shape == (7, 4)
 
 
+def test_trace_refuses_what_it_cannot_draw(rng):
+    for layer in (LSTM(3, 4, peephole=True), LSTM(3, 4, coupled=True), GRU(3, 4, bidirectional=True)):
+        with pytest.raises(ValueError):
+            plot.trace(layer, rng.standard_normal((5, 3)))
+
+
 def test_text_features():
     f = plot.text_features('ab "cd"\n  x\n')
     assert f["inside quotes"].tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0]
