@@ -22,35 +22,37 @@ Backward, given dh_t:
                   dh_{t-1} = dh_t * z + W_hr^T da_r + W_hz^T da_z + drh * r
 
 Layout for speed (docs/performance.md): all input projections are one product before the
-loop, and that buffer is then overwritten in place with the gates [r, z, n]; one product
-per step for the recurrent part; no allocation inside the time loop. Reset-after backward
-keeps each step's gradients in one (T, B, 4H) buffer dg = [da_r, da_z, dhn, da_n]: its first
-3H columns are the recurrent gradient in W_hh's row order (so one product per step gives
-dh_{t-1}), and [da_r, da_z] with da_n are the input gradient, so the weight and input
+loop; one product per step for the recurrent part; no allocation inside the time loop. The
+sequence kernel keeps a step's gates gate-major, (3, B, H), so that each gate is a contiguous
+block (NumPy's element-wise work is about three times faster on contiguous arrays than on
+column slices); the pointwise functions accept either layout (``gate_blocks``). Reset-after
+backward keeps each step's gradients in one (T, B, 4H) buffer dg = [da_r, da_z, dhn, da_n]:
+its first 3H columns are the recurrent gradient in W_hh's row order (so one product per step
+gives dh_{t-1}), and [da_r, da_z] with da_n are the input gradient, so the weight and input
 gradients are a few large products after the loop.
 """
 import numpy as np
 
 from .activations import sigmoid
+from ._layout import gate_blocks, states_with_ones, weight_with_bias
 
 
 # ------------------------------------------------------------------ pointwise core
 def gru_pointwise_forward(ax, ah, h_prev, gates, h):
     """Reset-after gates and new state.
 
-    ax (B, 3H): input part of the pre-activations [x_r, x_z, x_n] (biases included);
-    ah (B, 3H): recurrent part [h_r, h_z, hn] (b_hh included). Writes gates (B, 3H) =
-    [r, z, n] and h (B, H). ``gates`` may be ``ax`` itself (computed in place); the hn
-    block of ``ah`` is used as scratch (keep a copy of hn if backward needs it).
+    ax: input part of the pre-activations [x_r, x_z, x_n] (biases included); ah: recurrent
+    part [h_r, h_z, hn] (b_hh included); each (B, 3H) or gate-major (3, B, H) (see
+    ``gate_blocks``). Writes gates [r, z, n] (either layout; must not overlap ``ax``) and
+    h (B, H).
     """
-    H = h.shape[-1]
-    rz = gates[:, :2 * H]
-    np.add(ax[:, :2 * H], ah[:, :2 * H], out=rz)
+    ax, ah, g = gate_blocks(ax, 3), gate_blocks(ah, 3), gate_blocks(gates, 3)
+    r, z, n = g
+    rz = g[:2]
+    np.add(ax[:2], ah[:2], out=rz)
     sigmoid(rz, out=rz)
-    r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
-    rhn = ah[:, 2 * H:]
-    rhn *= r                            # r * hn
-    np.add(ax[:, 2 * H:], rhn, out=n)
+    np.multiply(r, ah[2], out=n)        # r * hn
+    n += ax[2]
     np.tanh(n, out=n)
     np.subtract(h_prev, n, out=h)       # h = n + z * (h_prev - n)
     h *= z
@@ -60,14 +62,14 @@ def gru_pointwise_forward(ax, ah, h_prev, gates, h):
 def gru_pointwise_backward(dh, h_prev, gates, hn, dg):
     """Reset-after, one step's element-wise part.
 
-    dh (B, H): gradient w.r.t. h_t; gates (B, 3H) = [r, z, n]; hn (B, H).
-    Writes dg (B, 4H) = [da_r, da_z, dhn, da_n]: dg[:, :3H] is the gradient of the
-    recurrent pre-activations [h_r, h_z, hn], and [da_r, da_z, da_n] that of the input ones.
-    ``dh`` is overwritten with dh * z, the direct part of dh_{t-1}.
+    dh (B, H): gradient w.r.t. h_t; gates = [r, z, n], (B, 3H) or gate-major (3, B, H);
+    hn (B, H). Writes dg = [da_r, da_z, dhn, da_n], (B, 4H) or gate-major (4, B, H):
+    [da_r, da_z, dhn] is the gradient of the recurrent pre-activations [h_r, h_z, hn], and
+    [da_r, da_z, da_n] that of the input ones. ``dh`` is overwritten with dh * z, the
+    direct part of dh_{t-1}.
     """
-    H = h_prev.shape[-1]
-    r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
-    da_r, da_z, dhn, da_n = dg[:, :H], dg[:, H:2 * H], dg[:, 2 * H:3 * H], dg[:, 3 * H:]
+    r, z, n = gate_blocks(gates, 3)
+    da_r, da_z, dhn, da_n = gate_blocks(dg, 4)
     np.subtract(1, z, out=da_n)                # scratch: 1 - z
     # da_z = dh * (h_prev - n) * z (1 - z)
     np.subtract(h_prev, n, out=da_z)
@@ -102,9 +104,8 @@ def gru_step_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, reset_after=Tr
         ah = np.matmul(h_prev, W_hh.T)
         if b_hh is not None:
             ah += b_hh
-        hn = ah[:, 2 * H:].copy()
         gru_pointwise_forward(ax, ah, h_prev, gates, h)
-        return h, (x, h_prev, gates, hn, W_ih, W_hh, b_ih is not None, True)
+        return h, (x, h_prev, gates, ah[:, 2 * H:], W_ih, W_hh, b_ih is not None, True)
     rh = np.empty_like(h)
     _reset_before_forward(ax, h_prev, W_hh, b_hh, gates, h, rh)
     return h, (x, h_prev, gates, rh, W_ih, W_hh, b_ih is not None, False)
@@ -211,42 +212,64 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reset_after=
     x (T, B, D), h0 (B, H), mask (T, B) bool or None (False = padding: h carried over,
     output zero). Returns (out (T, B, H), h_T (B, H)), cache.
     """
+    if not reset_after:
+        return _reset_before_sequence(x, h0, W_ih, W_hh, b_ih, b_hh, mask)
     T, B, D = x.shape
     H = W_hh.shape[1]
     dt = x.dtype
-    # All T input projections in one product. b_hr and b_hz add to the same sums as the
-    # input part, so they are folded in here; b_hn sits inside r * (.) and cannot be
-    # (reset-before: it can). The buffer is then overwritten in place with the gates.
+    # One (T + 1)-slot buffer: slots 1..T hold the input projections of all T steps (one
+    # product); slot t then receives the gates of step t, gate-major, written over the
+    # projection of step t - 1, already used.
+    buf = np.empty((T + 1, 3 * B * H), dtype=dt)
+    proj = buf[1:].reshape(T, B, 3 * H)
+    gates = buf[:T].reshape(T, 3, B, H)
+    np.matmul(x.reshape(T * B, D), W_ih.T, out=proj.reshape(T * B, 3 * H))
+    # Biases: b_hr, b_hz and b_hn ride along in the recurrent product (hs[t] = [h_{t-1}, 1],
+    # see _layout.py), and so do b_ir, b_iz, which add to the same sums. b_in sits outside
+    # r * (.), so it is added to the projections' n block.
+    bias = None
+    if b_ih is not None:
+        proj[:, :, 2 * H:] += b_ih[2 * H:]
+        bias = b_hh.copy()
+        bias[:2 * H] += b_ih[:2 * H]
+    W_T = weight_with_bias(W_hh, bias).T
+    hs = states_with_ones(T, B, H, dt)
+    hs[0, :, :H] = h0
+    hn = np.empty((T, B, H), dtype=dt)              # hn = W_hn h_{t-1} + b_hn, for backward
+    ah = np.empty((B, 3 * H), dtype=dt)
+    pad = None if mask is None else ~mask[:, :, None]
+    for t in range(T):
+        np.matmul(hs[t], W_T, out=ah)               # [h_r + b_r, h_z + b_z, hn]
+        np.copyto(hn[t], ah[:, 2 * H:])
+        gru_pointwise_forward(proj[t], ah, hs[t, :, :H], gates[t], hs[t + 1, :, :H])
+        if pad is not None:
+            np.copyto(hs[t + 1], hs[t], where=pad[t])
+    out = hs[1:, :, :H]
+    out = out.copy() if mask is None else np.multiply(out, mask[:, :, None])
+    cache = (x, hs, gates, hn, mask, W_ih, W_hh, b_ih is not None, True)
+    return (out, hs[T, :, :H].copy()), cache
+
+
+def _reset_before_sequence(x, h0, W_ih, W_hh, b_ih, b_hh, mask):
+    """gru_forward for reset_after=False (two recurrent products per step)."""
+    T, B, D = x.shape
+    H = W_hh.shape[1]
+    dt = x.dtype
+    # All input projections in one product; here every bias adds outside the products,
+    # so b_ih and b_hh are folded in once. The gates are then computed in place.
     gates = np.matmul(x.reshape(T * B, D), W_ih.T).reshape(T, B, 3 * H)
     if b_ih is not None:
-        bias = b_ih.copy()
-        bias[:2 * H] += b_hh[:2 * H]
-        if not reset_after:
-            bias[2 * H:] += b_hh[2 * H:]
-        gates += bias
+        gates += b_ih + b_hh
     hs = np.empty((T + 1, B, H), dtype=dt)          # hs[t] = h_{t-1}, hs[0] = h0
     hs[0] = h0
-    # reset-after keeps hn = W_hn h + b_hn per step; reset-before keeps r * h_{t-1}.
-    extra = np.empty((T, B, H), dtype=dt)
+    rh = np.empty((T, B, H), dtype=dt)              # r * h_{t-1}, for backward
     pad = None if mask is None else ~mask[:, :, None]
-    if reset_after:
-        ah = np.empty((B, 3 * H), dtype=dt)
-        W_hh_T = W_hh.T
-        for t in range(T):
-            np.matmul(hs[t], W_hh_T, out=ah)
-            if b_hh is not None:
-                ah[:, 2 * H:] += b_hh[2 * H:]
-            np.copyto(extra[t], ah[:, 2 * H:])
-            gru_pointwise_forward(gates[t], ah, hs[t], gates[t], hs[t + 1])
-            if pad is not None:
-                np.copyto(hs[t + 1], hs[t], where=pad[t])
-    else:
-        for t in range(T):
-            _reset_before_forward(gates[t], hs[t], W_hh, None, gates[t], hs[t + 1], extra[t])
-            if pad is not None:
-                np.copyto(hs[t + 1], hs[t], where=pad[t])
+    for t in range(T):
+        _reset_before_forward(gates[t], hs[t], W_hh, None, gates[t], hs[t + 1], rh[t])
+        if pad is not None:
+            np.copyto(hs[t + 1], hs[t], where=pad[t])
     out = hs[1:].copy() if mask is None else np.multiply(hs[1:], mask[:, :, None])
-    cache = (x, hs, gates, extra, mask, W_ih, W_hh, b_ih is not None, reset_after)
+    cache = (x, hs, gates, rh, mask, W_ih, W_hh, b_ih is not None, False)
     return (out, hs[T]), cache
 
 
@@ -255,6 +278,7 @@ def gru_backward(dout, dh_T, cache):
     x, hs, gates, extra, mask, W_ih, W_hh, has_bias, reset_after = cache
     T, B, D = x.shape
     H = W_hh.shape[1]
+    N = T * B
     dt = x.dtype
     dh = np.zeros((B, H), dt) if dh_T is None else np.array(dh_T, dtype=dt)
     rec = np.empty((B, H), dt)
@@ -264,47 +288,58 @@ def gru_backward(dout, dh_T, cache):
         keep = valid.astype(dt)
         dout = dout * keep              # a padded step's output is constant: dout ignored
         dh_pad = np.empty((B, H), dt)
-    if reset_after:
-        dg = np.empty((T, B, 4 * H), dtype=dt)       # [da_r, da_z, dhn, da_n] per step
-        for t in reversed(range(T)):
-            dh += dout[t]
-            if mask is not None:
-                np.copyto(dh_pad, dh)
-            gru_pointwise_backward(dh, hs[t], gates[t], extra[t], dg[t])
-            if mask is not None:
-                dg[t] *= keep[t]
-            np.matmul(dg[t, :, :3 * H], W_hh, out=rec)
-            dh += rec
-            if mask is not None:        # padding: the state was copied, dh passes back
-                np.copyto(dh, dh_pad, where=pad[t])
-        dg2 = dg.reshape(T * B, 4 * H)
-        x2 = x.reshape(T * B, D)
-        dW_ih = np.empty_like(W_ih)
-        np.matmul(dg2[:, :2 * H].T, x2, out=dW_ih[:2 * H])
-        np.matmul(dg2[:, 3 * H:].T, x2, out=dW_ih[2 * H:])
-        dW_hh = np.matmul(dg2[:, :3 * H].T, hs[:T].reshape(T * B, H))
-        dx = np.matmul(dg2[:, :2 * H], W_ih[:2 * H])
-        dx += np.matmul(dg2[:, 3 * H:], W_ih[2 * H:])
-        if has_bias:
-            col = dg2.sum(axis=0)
-            db_ih = np.concatenate([col[:2 * H], col[3 * H:]])
-            db_hh = col[:3 * H]
-        else:
-            db_ih = db_hh = None
-        return dx.reshape(T, B, D), dh, (dW_ih, dW_hh, db_ih, db_hh)
-    dax = np.empty((T, B, 3 * H), dtype=dt)
-    drh = np.empty((B, H), dt)
+    if not reset_after:
+        return _reset_before_sequence_backward(dout, dh, cache, mask is not None and (keep, pad))
+    dg = np.empty((T, B, 4 * H), dtype=dt)           # [da_r, da_z, dhn, da_n] per step
+    dg_t = np.empty((4, B, H), dtype=dt)             # one step's, gate-major
     for t in reversed(range(T)):
         dh += dout[t]
         if mask is not None:
             np.copyto(dh_pad, dh)
-        _reset_before_backward(dh, hs[t], gates[t], W_hh, dax[t], drh)
+        gru_pointwise_backward(dh, hs[t, :, :H], gates[t], extra[t], dg_t)   # dh <- dh * z
         if mask is not None:
+            dg_t *= keep[t]
+        np.copyto(gate_blocks(dg[t], 4), dg_t)
+        np.matmul(dg[t, :, :3 * H], W_hh, out=rec)
+        dh += rec
+        if mask is not None:            # padding: the state was copied, dh passes back
+            np.copyto(dh, dh_pad, where=pad[t])
+    dg2 = dg.reshape(N, 4 * H)
+    x2 = x.reshape(N, D)
+    dW_ih = np.empty_like(W_ih)
+    np.matmul(dg2[:, :2 * H].T, x2, out=dW_ih[:2 * H])
+    np.matmul(dg2[:, 3 * H:].T, x2, out=dW_ih[2 * H:])
+    dW_hb = np.matmul(dg2[:, :3 * H].T, hs[:T].reshape(N, H + 1))   # [dW_hh, db_hh]
+    dx = np.matmul(dg2[:, :2 * H], W_ih[:2 * H])
+    dx += np.matmul(dg2[:, 3 * H:], W_ih[2 * H:])
+    if has_bias:
+        db_hh = dW_hb[:, H]
+        db_ih = np.concatenate([db_hh[:2 * H], np.matmul(np.ones(N, dt), dg2[:, 3 * H:])])
+    else:
+        db_ih = db_hh = None
+    return dx.reshape(T, B, D), dh, (dW_ih, dW_hb[:, :H], db_ih, db_hh)
+
+
+def _reset_before_sequence_backward(dout, dh, cache, masking):
+    x, hs, gates, rh, mask, W_ih, W_hh, has_bias, _ = cache
+    T, B, D = x.shape
+    H = W_hh.shape[1]
+    dt = x.dtype
+    dax = np.empty((T, B, 3 * H), dtype=dt)
+    drh = np.empty((B, H), dt)
+    dh_pad = np.empty((B, H), dt)
+    for t in reversed(range(T)):
+        dh += dout[t]
+        if masking:
+            np.copyto(dh_pad, dh)
+        _reset_before_backward(dh, hs[t], gates[t], W_hh, dax[t], drh)
+        if masking:
+            keep, pad = masking
             dax[t] *= keep[t]
             np.copyto(dh, dh_pad, where=pad[t])
     dax2 = dax.reshape(T * B, 3 * H)
     dW_ih = np.matmul(dax2.T, x.reshape(T * B, D))
-    dW_hh = _reset_before_dW_hh(dax2, hs[:T].reshape(T * B, H), extra.reshape(T * B, H))
+    dW_hh = _reset_before_dW_hh(dax2, hs[:T].reshape(T * B, H), rh.reshape(T * B, H))
     db = dax2.sum(axis=0) if has_bias else None
     dx = np.matmul(dax2, W_ih).reshape(T, B, D)
     return dx, dh, (dW_ih, dW_hh, db, db)

@@ -1,12 +1,11 @@
 """Non-recurrent kernels: affine, embedding, dropout and the softmax cross-entropy loss."""
 import numpy as np
 
-from .activations import stable_log_softmax
 
 
 def linear_forward(x, W, b=None):
     """x (..., D), W (O, D), b (O,) -> y (..., O) = x W^T + b, cache."""
-    y = x @ W.T
+    y = np.matmul(x, W.T)
     if b is not None:
         y += b
     return y, (x, W, b is not None)
@@ -16,9 +15,9 @@ def linear_backward(dy, cache):
     """dy (..., O) -> dx (..., D), dW (O, D), db (O,) or None."""
     x, W, has_bias = cache
     dy2 = dy.reshape(-1, dy.shape[-1])
-    dW = dy2.T @ x.reshape(-1, x.shape[-1])
+    dW = np.matmul(dy2.T, x.reshape(-1, x.shape[-1]))
     db = dy2.sum(axis=0) if has_bias else None
-    return dy @ W, dW, db
+    return np.matmul(dy, W), dW, db
 
 
 def embedding_forward(ids, W):
@@ -27,10 +26,22 @@ def embedding_forward(ids, W):
 
 
 def embedding_backward(dout, cache):
-    """dout (..., E) -> dW (V, E); a row used several times gets the sum of its gradients."""
+    """dout (..., E) -> dW (V, E); a row used several times gets the sum of its gradients.
+
+    ``np.add.at(dW, ids, dout)`` says the same thing but is slow (one scalar update per
+    entry). Sorting the ids groups equal ones together, so each distinct id's rows become
+    one contiguous run that ``np.add.reduceat`` sums in vectorised passes.
+    """
     ids, shape = cache
     dW = np.zeros(shape, dtype=dout.dtype)
-    np.add.at(dW, ids.reshape(-1), dout.reshape(-1, shape[1]))
+    flat = ids.reshape(-1)
+    if flat.size == 0:
+        return dW
+    order = np.argsort(flat, kind="stable")
+    sorted_ids = flat[order]
+    starts = np.flatnonzero(np.diff(sorted_ids, prepend=sorted_ids[0] - 1))  # each run's start
+    rows = dout.reshape(-1, shape[1])[order]
+    dW[sorted_ids[starts]] = np.add.reduceat(rows, starts, axis=0)
     return dW
 
 
@@ -70,12 +81,19 @@ def softmax_cross_entropy(logits, targets, mask=None, reduction="mean"):
     if targets.size and (targets.min() < 0 or targets.max() >= V):
         raise ValueError(f"targets must lie in [0, {V}) (the number of classes); "
                          f"found values from {targets.min()} to {targets.max()}")
-    logp = stable_log_softmax(logits)
-    flat_logp = logp.reshape(-1, V)
-    rows = np.arange(flat_logp.shape[0])
+    # p = softmax(logits) and log p(target) from one exp pass over the max-shifted logits:
+    # log p_k = s_k - log(sum_j exp(s_j)),  s = logits - max;  dlogits = p - onehot(target).
+    flat = logits.reshape(-1, V)
+    rows = np.arange(flat.shape[0])
     flat_t = targets.reshape(-1)
-    nll = -flat_logp[rows, flat_t]
-    dlogits = np.exp(flat_logp)
+    e = flat - flat.max(axis=1, keepdims=True)
+    picked = e[rows, flat_t]
+    np.exp(e, out=e)
+    total = e.sum(axis=1)
+    nll = np.log(total)
+    nll -= picked
+    e /= total[:, None]
+    dlogits = e
     dlogits[rows, flat_t] -= 1
     if mask is not None:
         mask = np.asarray(mask)

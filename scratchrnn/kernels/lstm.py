@@ -21,18 +21,27 @@ How the sequence kernels are arranged for speed (docs/performance.md):
 
 * the input projections W_ih x_t + b of all T steps are ONE matrix product before the loop;
   the loop does one (B, H) x (H, 4H) product per step for all four gates;
-* all element-wise work of a step runs over whole (B, H) or (B, 4H) blocks, in place, into
-  buffers allocated once per call (nothing is allocated inside the time loop);
+* all element-wise work of a step runs over whole blocks, in place, into buffers allocated
+  once per call (nothing is allocated inside the time loop);
+* the gates of a step are stored gate-major, (4, B, H): each gate is then one contiguous
+  (B, H) block, and NumPy runs element-wise work on contiguous arrays about three times
+  faster than on the (B, H) column slices of a (B, 4H) array. The pointwise functions
+  accept either layout (``gate_blocks``); the transposition is free, done by the add that
+  forms a_t anyway;
 * one ``sigmoid`` call computes all four gates: g = tanh(a_g) = 2 sigma(2 a_g) - 1;
 * forward keeps exactly what backward needs (gates, c_t, tanh(c_t), h_t), and backward
   recomputes nothing;
 * backward writes each step's da_t into one (T, B, 4H) buffer, so that dW_ih, dW_hh and
-  dx are single large products after the loop. That buffer is the forward's gate buffer
-  shifted by one step: da_t overwrites the gates of step t+1, which backward has already
-  used. So a cache can be backpropagated only once.
+  dx are single large products after the loop.
+
+One (T + 1)-slot buffer holds, in turn, the input projections (slots 1..T), the gates
+(slot t holds step t's, written over the projection of step t - 1, already used) and da
+(slot t + 1 holds da_t, written over the gates of step t + 1, which backward has already
+used). So a forward cache can be backpropagated only once.
 """
 import numpy as np
 
+from ._layout import gate_blocks, states_with_ones, weight_with_bias
 from .activations import sigmoid, tanh_via_sigmoid_
 
 
@@ -40,14 +49,14 @@ from .activations import sigmoid, tanh_via_sigmoid_
 def lstm_pointwise_forward(a, c_prev, c, tanh_c, h):
     """Gates and new state from pre-activations, in place.
 
-    a (B, 4H) pre-activations, overwritten with the gates [i, f, g, o];
-    writes c (B, H), tanh_c = tanh(c) (B, H) and h (B, H).
+    a: the pre-activations [a_i, a_f, a_g, a_o], (B, 4H) or gate-major (4, B, H) (see
+    ``gate_blocks``), overwritten with the gates [i, f, g, o]; writes c (B, H),
+    tanh_c = tanh(c) (B, H) and h (B, H).
     """
-    H = c.shape[-1]
-    a[:, 2 * H:3 * H] *= 2                 # g = tanh(a_g) = 2 sigma(2 a_g) - 1, so that ...
+    i, f, g, o = gate_blocks(a, 4)
+    g *= 2                                 # g = tanh(a_g) = 2 sigma(2 a_g) - 1, so that ...
     sigmoid(a, out=a)                      # ... one call gives all four gates
-    tanh_via_sigmoid_(a[:, 2 * H:3 * H])
-    i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+    tanh_via_sigmoid_(g)
     np.multiply(f, c_prev, out=c)
     np.multiply(i, g, out=tanh_c)          # tanh_c is scratch for i * g here
     c += tanh_c
@@ -58,14 +67,14 @@ def lstm_pointwise_forward(a, c_prev, c, tanh_c, h):
 def lstm_pointwise_backward(dh, dc, gates, c_prev, tanh_c, da):
     """Gradient through one step's element-wise part.
 
-    dh, dc (B, H): gradients w.r.t. h_t and c_t; gates (B, 4H) = [i, f, g, o];
-    writes da (B, 4H), the gradient w.r.t. the pre-activations, and returns dc_{t-1}.
-    ``dc`` is updated in place (it becomes dc_{t-1} and is returned); ``dh`` is not changed.
-    ``da`` must not overlap ``gates``: its blocks are the only scratch space used.
+    dh, dc (B, H): gradients w.r.t. h_t and c_t; gates = [i, f, g, o], (B, 4H) or
+    gate-major (4, B, H); writes da (either layout), the gradient w.r.t. the
+    pre-activations, and returns dc_{t-1}. ``dc`` is updated in place (it becomes
+    dc_{t-1} and is returned); ``dh`` is not changed. ``da`` must not overlap ``gates``:
+    its blocks are the only scratch space used.
     """
-    H = c_prev.shape[-1]
-    i, f, g, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
-    da_i, da_f, da_g, da_o = da[:, :H], da[:, H:2 * H], da[:, 2 * H:3 * H], da[:, 3 * H:]
+    i, f, g, o = gate_blocks(gates, 4)
+    da_i, da_f, da_g, da_o = gate_blocks(da, 4)
     # dc = dc_t + dh * o * (1 - tanh(c)^2)          (da_i is scratch)
     np.multiply(tanh_c, tanh_c, out=da_i)
     np.subtract(1, da_i, out=da_i)
@@ -134,35 +143,34 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None):
     T, B, D = x.shape
     H = W_hh.shape[1]
     dt = x.dtype
-    # buf[:T] holds the pre-activations, then the gates; the spare last slot is for
-    # backward (see the module docstring). All T input projections in one product,
-    # both biases folded in once.
-    buf = np.empty((T + 1, B, 4 * H), dtype=dt)
-    gates = buf[:T]
-    np.matmul(x.reshape(T * B, D), W_ih.T, out=gates.reshape(T * B, 4 * H))
-    if b_ih is not None:
-        gates += b_ih + b_hh
-    hs = np.empty((T + 1, B, H), dtype=dt)      # hs[t] = h_{t-1}, hs[0] = h0
-    cs = np.empty((T + 1, B, H), dtype=dt)      # cs[t] = c_{t-1}, cs[0] = c0
+    buf = np.empty((T + 1, 4 * B * H), dtype=dt)    # see the module docstring
+    proj = buf[1:].reshape(T, B, 4 * H)             # slots 1..T: input projections, ...
+    gates = buf[:T].reshape(T, 4, B, H)             # ... slot t: gates of step t, gate-major
+    # All T input projections in one product. The biases ride along in the recurrent
+    # product: hs[t] = [h_{t-1}, 1] and W = [W_hh, b_ih + b_hh] (see _layout.py).
+    np.matmul(x.reshape(T * B, D), W_ih.T, out=proj.reshape(T * B, 4 * H))
+    W_T = weight_with_bias(W_hh, None if b_ih is None else b_ih + b_hh).T
+    hs = states_with_ones(T, B, H, dt)              # hs[t] = [h_{t-1}, 1], hs[0] from h0
+    cs = np.empty((T + 1, B, H), dtype=dt)          # cs[t] = c_{t-1}, cs[0] = c0
     tanh_cs = np.empty((T, B, H), dtype=dt)
-    hs[0], cs[0] = h0, c0
-    rec = np.empty((B, 4 * H), dtype=dt)
-    W_hh_T = W_hh.T
+    hs[0, :, :H], cs[0] = h0, c0
+    a = np.empty((B, 4 * H), dtype=dt)
     pad = None if mask is None else ~mask[:, :, None]
     for t in range(T):
-        np.matmul(hs[t], W_hh_T, out=rec)
-        gates[t] += rec
-        lstm_pointwise_forward(gates[t], cs[t], cs[t + 1], tanh_cs[t], hs[t + 1])
+        np.matmul(hs[t], W_T, out=a)                # a_t = W_hh h_{t-1} + b, then ...
+        a += proj[t]                                # ... + W_ih x_t
+        np.copyto(gates[t], gate_blocks(a, 4))      # gate-major
+        lstm_pointwise_forward(gates[t], cs[t], cs[t + 1], tanh_cs[t], hs[t + 1, :, :H])
         if pad is not None:
             np.copyto(hs[t + 1], hs[t], where=pad[t])
             np.copyto(cs[t + 1], cs[t], where=pad[t])
     if mask is None:
-        out = hs[1:].copy()
+        out = hs[1:, :, :H].copy()
     else:
-        out = np.multiply(hs[1:], mask[:, :, None])
+        out = np.multiply(hs[1:, :, :H], mask[:, :, None])
     cache = {"x": x, "hs": hs, "cs": cs, "tanh_cs": tanh_cs, "buf": buf, "mask": mask,
              "W_ih": W_ih, "W_hh": W_hh, "has_bias": b_ih is not None, "used": False}
-    return (out, hs[T], cs[T]), cache
+    return (out, hs[T, :, :H].copy(), cs[T]), cache
 
 
 def lstm_backward(dout, dh_T, dc_T, cache):
@@ -179,14 +187,16 @@ def lstm_backward(dout, dh_T, dc_T, cache):
     T, B, D = x.shape
     H = W_hh.shape[1]
     dt = x.dtype
-    gates = buf[:T]
-    da = buf[1:]      # da[t] overwrites gates[t + 1], already used by the time step t runs
+    gates = buf[:T].reshape(T, 4, B, H)
+    da = buf[1:].reshape(T, B, 4 * H)   # da[t] overwrites gates[t + 1], used before step t
+    da_t = np.empty((4, B, H), dtype=dt)          # one step's da, gate-major
     dh = np.zeros((B, H), dt) if dh_T is None else np.array(dh_T, dtype=dt)
     dc = np.zeros((B, H), dt) if dc_T is None else np.array(dc_T, dtype=dt)
     if mask is None:
         for t in reversed(range(T)):
             dh += dout[t]
-            dc = lstm_pointwise_backward(dh, dc, gates[t], cs[t], tanh_cs[t], da[t])
+            dc = lstm_pointwise_backward(dh, dc, gates[t], cs[t], tanh_cs[t], da_t)
+            np.copyto(gate_blocks(da[t], 4), da_t)
             np.matmul(da[t], W_hh, out=dh)
     else:
         # A padded step's output is a constant zero (its dout is ignored) and its state
@@ -201,14 +211,16 @@ def lstm_backward(dout, dh_T, dc_T, cache):
         for t in reversed(range(T)):
             dh += dout_valid[t]
             np.copyto(dc_pad, dc)
-            dc = lstm_pointwise_backward(dh, dc, gates[t], cs[t], tanh_cs[t], da[t])
+            dc = lstm_pointwise_backward(dh, dc, gates[t], cs[t], tanh_cs[t], da_t)
             np.copyto(dc, dc_pad, where=pad[t])
-            da[t] *= keep[t]
+            da_t *= keep[t]
+            np.copyto(gate_blocks(da[t], 4), da_t)
             np.matmul(da[t], W_hh, out=rec)
             np.copyto(dh, rec, where=valid[t])
     da2 = da.reshape(T * B, 4 * H)
     dW_ih = np.matmul(da2.T, x.reshape(T * B, D))
-    dW_hh = np.matmul(da2.T, hs[:T].reshape(T * B, H))
-    db = da2.sum(axis=0) if cache["has_bias"] else None
+    dW_hb = np.matmul(da2.T, hs[:T].reshape(T * B, H + 1))   # [dW_hh, db]: see _layout.py
+    dW_hh = dW_hb[:, :H]
+    db = dW_hb[:, H] if cache["has_bias"] else None
     dx = np.matmul(da2, W_ih).reshape(T, B, D)
     return dx, dh, dc, (dW_ih, dW_hh, db, db)

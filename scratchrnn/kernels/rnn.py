@@ -14,6 +14,8 @@ Backward, given dh_t (from the output at t and from step t+1):
 """
 import numpy as np
 
+from ._layout import states_with_ones, weight_with_bias
+
 NONLINEARITIES = ("tanh", "relu")
 
 
@@ -60,32 +62,31 @@ def rnn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, nonlinearity
     step is padding, so h is carried over unchanged and the output is zero.
     Returns (out (T, B, H), h_T (B, H)), cache.
 
-    All T input projections are one matrix product (both biases folded in once); each
-    step's recurrent product is written straight into h_t's slot, then activated in place.
+    All T input projections are one matrix product; each step's recurrent product, with
+    both biases riding along in it (hs[t] = [h_{t-1}, 1], W = [W_hh, b_ih + b_hh]: see
+    _layout.py), is written straight into h_t's slot, then activated in place.
     """
     T, B, D = x.shape
     H = W_hh.shape[0]
     a = np.matmul(x.reshape(T * B, D), W_ih.T).reshape(T, B, H)
-    if b_ih is not None:
-        a += b_ih + b_hh
-    hs = np.empty((T + 1, B, H), dtype=x.dtype)   # hs[t] is h_{t-1}; hs[0] = h0
-    hs[0] = h0
-    W_hh_T = W_hh.T
+    W_T = weight_with_bias(W_hh, None if b_ih is None else b_ih + b_hh).T
+    hs = states_with_ones(T, B, H, x.dtype)
+    hs[0, :, :H] = h0
     pad = None if mask is None else ~mask[:, :, None]
     for t in range(T):
-        h = hs[t + 1]
-        np.matmul(hs[t], W_hh_T, out=h)
+        h = hs[t + 1, :, :H]
+        np.matmul(hs[t], W_T, out=h)
         h += a[t]
         _activate(h, nonlinearity, out=h)
         if pad is not None:
-            np.copyto(h, hs[t], where=pad[t])
+            np.copyto(hs[t + 1], hs[t], where=pad[t])
     out = a                                        # reuse the projection buffer
     if mask is None:
-        np.copyto(out, hs[1:])
+        np.copyto(out, hs[1:, :, :H])
     else:
-        np.multiply(hs[1:], mask[:, :, None], out=out)   # zero past each sequence's end
+        np.multiply(hs[1:, :, :H], mask[:, :, None], out=out)   # zero past each end
     cache = (x, hs, mask, W_ih, W_hh, b_ih is not None, nonlinearity)
-    return (out, hs[T]), cache
+    return (out, hs[T, :, :H].copy()), cache
 
 
 def rnn_backward(dout, dh_T, cache):
@@ -99,7 +100,7 @@ def rnn_backward(dout, dh_T, cache):
     if mask is None:
         for t in reversed(range(T)):
             dh += dout[t]
-            _activation_grad(dh, hs[t + 1], nonlinearity, out=da[t])
+            _activation_grad(dh, hs[t + 1, :, :H], nonlinearity, out=da[t])
             np.matmul(da[t], W_hh, out=dh)
     else:
         # A padded step's output is a constant zero (its dout is ignored) and its state
@@ -110,13 +111,13 @@ def rnn_backward(dout, dh_T, cache):
         rec = np.empty((B, H), dtype=dt)
         for t in reversed(range(T)):
             dh += dout[t]
-            _activation_grad(dh, hs[t + 1], nonlinearity, out=da[t])
+            _activation_grad(dh, hs[t + 1, :, :H], nonlinearity, out=da[t])
             da[t] *= keep[t]
             np.matmul(da[t], W_hh, out=rec)
             np.copyto(dh, rec, where=valid[t])
     da2 = da.reshape(T * B, H)
     dW_ih = np.matmul(da2.T, x.reshape(T * B, D))
-    dW_hh = np.matmul(da2.T, hs[:T].reshape(T * B, H))
-    db = da2.sum(axis=0) if has_bias else None
+    dW_hb = np.matmul(da2.T, hs[:T].reshape(T * B, H + 1))   # [dW_hh, db]: see _layout.py
+    db = dW_hb[:, H] if has_bias else None
     dx = np.matmul(da2, W_ih).reshape(T, B, D)
-    return dx, dh, (dW_ih, dW_hh, db, db)
+    return dx, dh, (dW_ih, dW_hb[:, :H], db, db)

@@ -1,0 +1,39 @@
+"""Array layouts shared by the sequence kernels (docs/performance.md).
+
+* Gate-major blocks: a step's gates as (n, B, H), so each gate is one contiguous block.
+* A bias column: the state buffer carries a constant 1 after the H state entries, and the
+  recurrent weight a last column holding the bias, so that [h, 1] [W_hh, b]^T = W_hh h + b.
+  The bias then costs nothing in forward (no pass over a (T, B, G) buffer to add it), and in
+  backward the product that gives dW_hh gives db = sum_t da_t (da_t times the column of 1s)
+  as its last column.
+"""
+import numpy as np
+
+
+def gate_blocks(a, n):
+    """The n gate blocks of a pre-activation or gate array, as one (n, B, H) view.
+
+    ``a`` is either (B, nH), PyTorch's layout where gate k is the column slice
+    [:, kH:(k+1)H], or gate-major (n, B, H), where each gate is a contiguous (B, H) block
+    (returned as it is). Writing into the view writes into ``a``.
+    """
+    if a.ndim == 3:
+        return a
+    B = a.shape[0]
+    return np.reshape(a, (B, n, a.shape[1] // n), copy=False).transpose(1, 0, 2)
+
+
+def states_with_ones(T, B, H, dtype):
+    """A (T + 1, B, H + 1) state buffer whose last column is 1: hs[t] = [h_{t-1}, 1]."""
+    hs = np.empty((T + 1, B, H + 1), dtype=dtype)
+    hs[:, :, H] = 1
+    return hs
+
+
+def weight_with_bias(W_hh, bias=None):
+    """[W_hh, bias], (G, H + 1): [h, 1] times its transpose is h W_hh^T + bias."""
+    G, H = W_hh.shape
+    Wb = np.empty((G, H + 1), dtype=W_hh.dtype)
+    Wb[:, :H] = W_hh
+    Wb[:, H] = 0 if bias is None else bias
+    return Wb
