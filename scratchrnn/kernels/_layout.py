@@ -9,6 +9,8 @@
 """
 import numpy as np
 
+from . import _workspace as ws
+
 
 def gate_blocks(a, n):
     """The n gate blocks of a pre-activation or gate array, as one (n, B, H) view.
@@ -24,8 +26,9 @@ def gate_blocks(a, n):
 
 
 def states_with_ones(T, B, H, dtype):
-    """A (T + 1, B, H + 1) state buffer whose last column is 1: hs[t] = [h_{t-1}, 1]."""
-    hs = np.empty((T + 1, B, H + 1), dtype=dtype)
+    """A (T + 1, B, H + 1) state buffer whose last column is 1: hs[t] = [h_{t-1}, 1]
+    (a recycled buffer, see _workspace.py)."""
+    hs = ws.empty((T + 1, B, H + 1), dtype)
     hs[:, :, H] = 1
     return hs
 

@@ -34,6 +34,7 @@ gradients are a few large products after the loop.
 import numpy as np
 
 from .activations import sigmoid
+from . import _workspace as ws
 from ._layout import gate_blocks, states_with_ones, weight_with_bias
 
 
@@ -220,7 +221,7 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reset_after=
     # One (T + 1)-slot buffer: slots 1..T hold the input projections of all T steps (one
     # product); slot t then receives the gates of step t, gate-major, written over the
     # projection of step t - 1, already used.
-    buf = np.empty((T + 1, 3 * B * H), dtype=dt)
+    buf = ws.empty((T + 1, 3 * B * H), dt)
     proj = buf[1:].reshape(T, B, 3 * H)
     gates = buf[:T].reshape(T, 3, B, H)
     np.matmul(x.reshape(T * B, D), W_ih.T, out=proj.reshape(T * B, 3 * H))
@@ -235,7 +236,7 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reset_after=
     W_T = weight_with_bias(W_hh, bias).T
     hs = states_with_ones(T, B, H, dt)
     hs[0, :, :H] = h0
-    hn = np.empty((T, B, H), dtype=dt)              # hn = W_hn h_{t-1} + b_hn, for backward
+    hn = ws.empty((T, B, H), dt)                    # hn = W_hn h_{t-1} + b_hn, for backward
     ah = np.empty((B, 3 * H), dtype=dt)
     pad = None if mask is None else ~mask[:, :, None]
     for t in range(T):
@@ -246,7 +247,9 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reset_after=
             np.copyto(hs[t + 1], hs[t], where=pad[t])
     out = hs[1:, :, :H]
     out = out.copy() if mask is None else np.multiply(out, mask[:, :, None])
-    cache = (x, hs, gates, hn, mask, W_ih, W_hh, b_ih is not None, True)
+    cache = ws.Cache(x=x, hs=hs, gates=gates, extra=hn, mask=mask, W_ih=W_ih, W_hh=W_hh,
+                     has_bias=b_ih is not None, reset_after=True)
+    ws.give_back_when_dead(cache, buf, hs, hn)      # recycled for the next call
     return (out, hs[T, :, :H].copy()), cache
 
 
@@ -269,13 +272,15 @@ def _reset_before_sequence(x, h0, W_ih, W_hh, b_ih, b_hh, mask):
         if pad is not None:
             np.copyto(hs[t + 1], hs[t], where=pad[t])
     out = hs[1:].copy() if mask is None else np.multiply(hs[1:], mask[:, :, None])
-    cache = (x, hs, gates, rh, mask, W_ih, W_hh, b_ih is not None, False)
-    return (out, hs[T]), cache
+    cache = ws.Cache(x=x, hs=hs, gates=gates, extra=rh, mask=mask, W_ih=W_ih, W_hh=W_hh,
+                     has_bias=b_ih is not None, reset_after=False)
+    return (out, hs[T].copy()), cache
 
 
 def gru_backward(dout, dh_T, cache):
     """dout (T, B, H), dh_T (B, H) or None -> dx (T, B, D), dh0 (B, H), param grads."""
-    x, hs, gates, extra, mask, W_ih, W_hh, has_bias, reset_after = cache
+    x, hs, gates, extra, mask = cache["x"], cache["hs"], cache["gates"], cache["extra"], cache["mask"]
+    W_ih, W_hh, has_bias, reset_after = cache["W_ih"], cache["W_hh"], cache["has_bias"], cache["reset_after"]
     T, B, D = x.shape
     H = W_hh.shape[1]
     N = T * B
@@ -289,9 +294,9 @@ def gru_backward(dout, dh_T, cache):
         dout = dout * keep              # a padded step's output is constant: dout ignored
         dh_pad = np.empty((B, H), dt)
     if not reset_after:
-        return _reset_before_sequence_backward(dout, dh, cache, mask is not None and (keep, pad))
-    dg = np.empty((T, B, 4 * H), dtype=dt)           # [da_r, da_z, dhn, da_n] per step
-    dg_t = np.empty((4, B, H), dtype=dt)             # one step's, gate-major
+        return _reset_before_sequence_backward(dout, dh, cache, None if mask is None else (keep, pad))
+    dg = ws.empty((T, B, 4 * H), dt)                 # [da_r, da_z, dhn, da_n] per step
+    dg_t = ws.empty((4, B, H), dt)                   # one step's, gate-major
     for t in reversed(range(T)):
         dh += dout[t]
         if mask is not None:
@@ -317,11 +322,14 @@ def gru_backward(dout, dh_T, cache):
         db_ih = np.concatenate([db_hh[:2 * H], np.matmul(np.ones(N, dt), dg2[:, 3 * H:])])
     else:
         db_ih = db_hh = None
+    ws.give_back(dg, dg_t)
     return dx.reshape(T, B, D), dh, (dW_ih, dW_hb[:, :H], db_ih, db_hh)
 
 
 def _reset_before_sequence_backward(dout, dh, cache, masking):
-    x, hs, gates, rh, mask, W_ih, W_hh, has_bias, _ = cache
+    """gru_backward for reset_after=False; masking is None or (keep, pad) (T, B, 1)."""
+    x, hs, gates, rh = cache["x"], cache["hs"], cache["gates"], cache["extra"]
+    W_ih, W_hh, has_bias = cache["W_ih"], cache["W_hh"], cache["has_bias"]
     T, B, D = x.shape
     H = W_hh.shape[1]
     dt = x.dtype
@@ -330,10 +338,10 @@ def _reset_before_sequence_backward(dout, dh, cache, masking):
     dh_pad = np.empty((B, H), dt)
     for t in reversed(range(T)):
         dh += dout[t]
-        if masking:
+        if masking is not None:
             np.copyto(dh_pad, dh)
         _reset_before_backward(dh, hs[t], gates[t], W_hh, dax[t], drh)
-        if masking:
+        if masking is not None:
             keep, pad = masking
             dax[t] *= keep[t]
             np.copyto(dh, dh_pad, where=pad[t])

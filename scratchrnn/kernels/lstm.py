@@ -41,6 +41,7 @@ used). So a forward cache can be backpropagated only once.
 """
 import numpy as np
 
+from . import _workspace as ws
 from ._layout import gate_blocks, states_with_ones, weight_with_bias
 from .activations import sigmoid, tanh_via_sigmoid_
 
@@ -143,7 +144,7 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None):
     T, B, D = x.shape
     H = W_hh.shape[1]
     dt = x.dtype
-    buf = np.empty((T + 1, 4 * B * H), dtype=dt)    # see the module docstring
+    buf = ws.empty((T + 1, 4 * B * H), dt)          # see the module docstring
     proj = buf[1:].reshape(T, B, 4 * H)             # slots 1..T: input projections, ...
     gates = buf[:T].reshape(T, 4, B, H)             # ... slot t: gates of step t, gate-major
     # All T input projections in one product. The biases ride along in the recurrent
@@ -151,8 +152,8 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None):
     np.matmul(x.reshape(T * B, D), W_ih.T, out=proj.reshape(T * B, 4 * H))
     W_T = weight_with_bias(W_hh, None if b_ih is None else b_ih + b_hh).T
     hs = states_with_ones(T, B, H, dt)              # hs[t] = [h_{t-1}, 1], hs[0] from h0
-    cs = np.empty((T + 1, B, H), dtype=dt)          # cs[t] = c_{t-1}, cs[0] = c0
-    tanh_cs = np.empty((T, B, H), dtype=dt)
+    cs = ws.empty((T + 1, B, H), dt)                # cs[t] = c_{t-1}, cs[0] = c0
+    tanh_cs = ws.empty((T, B, H), dt)
     hs[0, :, :H], cs[0] = h0, c0
     a = np.empty((B, 4 * H), dtype=dt)
     pad = None if mask is None else ~mask[:, :, None]
@@ -168,9 +169,10 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None):
         out = hs[1:, :, :H].copy()
     else:
         out = np.multiply(hs[1:, :, :H], mask[:, :, None])
-    cache = {"x": x, "hs": hs, "cs": cs, "tanh_cs": tanh_cs, "buf": buf, "mask": mask,
-             "W_ih": W_ih, "W_hh": W_hh, "has_bias": b_ih is not None, "used": False}
-    return (out, hs[T, :, :H].copy(), cs[T]), cache
+    cache = ws.Cache(x=x, hs=hs, cs=cs, tanh_cs=tanh_cs, buf=buf, mask=mask, W_ih=W_ih,
+                     W_hh=W_hh, has_bias=b_ih is not None, used=False)
+    ws.give_back_when_dead(cache, buf, hs, cs, tanh_cs)   # recycled for the next call
+    return (out, hs[T, :, :H].copy(), cs[T].copy()), cache
 
 
 def lstm_backward(dout, dh_T, dc_T, cache):
@@ -189,7 +191,7 @@ def lstm_backward(dout, dh_T, dc_T, cache):
     dt = x.dtype
     gates = buf[:T].reshape(T, 4, B, H)
     da = buf[1:].reshape(T, B, 4 * H)   # da[t] overwrites gates[t + 1], used before step t
-    da_t = np.empty((4, B, H), dtype=dt)          # one step's da, gate-major
+    da_t = ws.empty((4, B, H), dt)                # one step's da, gate-major
     dh = np.zeros((B, H), dt) if dh_T is None else np.array(dh_T, dtype=dt)
     dc = np.zeros((B, H), dt) if dc_T is None else np.array(dc_T, dtype=dt)
     if mask is None:
@@ -205,7 +207,7 @@ def lstm_backward(dout, dh_T, dc_T, cache):
         valid = mask[:, :, None]
         pad = ~valid
         keep = valid.astype(dt)
-        dout_valid = dout * keep
+        dout_valid = np.multiply(dout, keep, out=ws.empty(dout.shape, dt))
         dc_pad = np.empty((B, H), dt)
         rec = np.empty((B, H), dt)
         for t in reversed(range(T)):
@@ -223,4 +225,5 @@ def lstm_backward(dout, dh_T, dc_T, cache):
     dW_hh = dW_hb[:, :H]
     db = dW_hb[:, H] if cache["has_bias"] else None
     dx = np.matmul(da2, W_ih).reshape(T, B, D)
+    ws.give_back(da_t, dout_valid if mask is not None else None)
     return dx, dh, dc, (dW_ih, dW_hh, db, db)

@@ -14,6 +14,7 @@ Backward, given dh_t (from the output at t and from step t+1):
 """
 import numpy as np
 
+from . import _workspace as ws
 from ._layout import states_with_ones, weight_with_bias
 
 NONLINEARITIES = ("tanh", "relu")
@@ -85,17 +86,20 @@ def rnn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, nonlinearity
         np.copyto(out, hs[1:, :, :H])
     else:
         np.multiply(hs[1:, :, :H], mask[:, :, None], out=out)   # zero past each end
-    cache = (x, hs, mask, W_ih, W_hh, b_ih is not None, nonlinearity)
+    cache = ws.Cache(x=x, hs=hs, mask=mask, W_ih=W_ih, W_hh=W_hh, has_bias=b_ih is not None,
+                     nonlinearity=nonlinearity)
+    ws.give_back_when_dead(cache, hs)               # recycled for the next call
     return (out, hs[T, :, :H].copy()), cache
 
 
 def rnn_backward(dout, dh_T, cache):
     """dout (T, B, H), dh_T (B, H) or None -> dx (T, B, D), dh0 (B, H), param grads."""
-    x, hs, mask, W_ih, W_hh, has_bias, nonlinearity = cache
+    x, hs, mask, W_ih, W_hh = cache["x"], cache["hs"], cache["mask"], cache["W_ih"], cache["W_hh"]
+    has_bias, nonlinearity = cache["has_bias"], cache["nonlinearity"]
     T, B, D = x.shape
     H = W_hh.shape[0]
     dt = x.dtype
-    da = np.empty((T, B, H), dtype=dt)
+    da = ws.empty((T, B, H), dt)
     dh = np.zeros((B, H), dtype=dt) if dh_T is None else np.array(dh_T, dtype=dt)
     if mask is None:
         for t in reversed(range(T)):
@@ -120,4 +124,5 @@ def rnn_backward(dout, dh_T, cache):
     dW_hb = np.matmul(da2.T, hs[:T].reshape(T * B, H + 1))   # [dW_hh, db]: see _layout.py
     db = dW_hb[:, H] if has_bias else None
     dx = np.matmul(da2, W_ih).reshape(T, B, D)
+    ws.give_back(da)
     return dx, dh, (dW_ih, dW_hb[:, :H], db, db)
