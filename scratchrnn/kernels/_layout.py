@@ -5,7 +5,9 @@
   recurrent weight a last column holding the bias, so that [h, 1] [W_hh, b]^T = W_hh h + b.
   The bias then costs nothing in forward (no pass over a (T, B, G) buffer to add it), and in
   backward the product that gives dW_hh gives db = sum_t da_t (da_t times the column of 1s)
-  as its last column.
+  as its last column. Building [W_hh, b] copies W_hh once per call, which only pays when the
+  call has many rows: ``bias_in_product`` decides (generation, T * B = 1, adds the bias to
+  its one row instead). The backward uses the column of 1s either way.
 """
 import numpy as np
 
@@ -21,8 +23,8 @@ def gate_blocks(a, n):
     """
     if a.ndim == 3:
         return a
-    B = a.shape[0]
-    return np.reshape(a, (B, n, a.shape[1] // n), copy=False).transpose(1, 0, 2)
+    B, G = a.shape
+    return a.reshape((B, n, G // n), copy=False).transpose(1, 0, 2)
 
 
 def states_with_ones(T, B, H, dtype):
@@ -31,6 +33,12 @@ def states_with_ones(T, B, H, dtype):
     hs = ws.empty((T + 1, B, H + 1), dtype)
     hs[:, :, H] = 1
     return hs
+
+
+def bias_in_product(T, B, H):
+    """True when [W_hh, b] is worth building: adding a bias to T * B rows of the projections
+    costs more than copying the (G, H) weight once."""
+    return T * B > H
 
 
 def weight_with_bias(W_hh, bias=None):

@@ -22,14 +22,15 @@ import numpy as np
 MIN_BYTES = 1 << 16            # smaller arrays are cheap to get from malloc's free lists
 MAX_IDLE_BYTES = 1 << 30
 
-_idle = {}                     # (shape, dtype) -> [idle arrays]
+_idle = {}                     # (shape tuple, np.dtype) -> [idle arrays]
 _idle_bytes = 0
 
 
 def empty(shape, dtype):
-    """Like ``np.empty``, but reuses an idle buffer of the same shape and dtype if any."""
+    """Like ``np.empty`` (``shape`` a tuple), but reuses an idle buffer of the same shape
+    and dtype if there is one."""
     global _idle_bytes
-    stack = _idle.get((tuple(shape), np.dtype(dtype).str))
+    stack = _idle.get((shape, np.dtype(dtype)))
     if stack:
         a = stack.pop()
         _idle_bytes -= a.nbytes
@@ -46,13 +47,15 @@ def give_back(*arrays):
             continue
         if _idle_bytes + a.nbytes > MAX_IDLE_BYTES:
             continue
-        _idle.setdefault((a.shape, a.dtype.str), []).append(a)
+        _idle.setdefault((a.shape, a.dtype), []).append(a)
         _idle_bytes += a.nbytes
 
 
 def give_back_when_dead(owner, *arrays):
     """Give ``arrays`` back once ``owner`` (a forward cache) has been garbage-collected."""
-    weakref.finalize(owner, give_back, *arrays)
+    arrays = [a for a in arrays if a.nbytes >= MIN_BYTES and a.base is None]
+    if arrays:
+        weakref.finalize(owner, give_back, *arrays)
 
 
 def clear():

@@ -21,21 +21,24 @@ Backward, given dh_t:
     reset-before: drh = W_hn^T da_n;         dr = drh * h_{t-1}
                   dh_{t-1} = dh_t * z + W_hr^T da_r + W_hz^T da_z + drh * r
 
-Layout for speed (docs/performance.md): all input projections are one product before the
-loop; one product per step for the recurrent part; no allocation inside the time loop. The
-sequence kernel keeps a step's gates gate-major, (3, B, H), so that each gate is a contiguous
-block (NumPy's element-wise work is about three times faster on contiguous arrays than on
-column slices); the pointwise functions accept either layout (``gate_blocks``). Reset-after
-backward keeps each step's gradients in one (T, B, 4H) buffer dg = [da_r, da_z, dhn, da_n]:
-its first 3H columns are the recurrent gradient in W_hh's row order (so one product per step
-gives dh_{t-1}), and [da_r, da_z] with da_n are the input gradient, so the weight and input
-gradients are a few large products after the loop.
+Layout for speed (docs/performance.md), as in lstm.py: all input projections are one
+product before the loop; one product per step for the recurrent part, which also adds
+b_hh, b_ir and b_iz through a bias column (``_layout.py``; b_in sits outside r * (.) and is
+added to the projections); no allocation inside the time loop, and the large buffers are
+recycled between calls (``_workspace.py``). The sequence kernel keeps a step's gates
+gate-major, (3, B, H), so that each gate is a contiguous block (NumPy's element-wise work
+is about three times faster on contiguous arrays than on column slices); the pointwise
+functions accept either layout (``gate_blocks``). Reset-after backward keeps each step's
+gradients in one (T, B, 4H) buffer dg = [da_r, da_z, dhn, da_n]: its first 3H columns are
+the recurrent gradient in W_hh's row order (so one product per step gives dh_{t-1}, and
+one product after the loop gives dW_hh with db_hh), and [da_r, da_z] with da_n are the
+input gradient, so the weight and input gradients are a few large products after the loop.
 """
 import numpy as np
 
-from .activations import sigmoid
 from . import _workspace as ws
-from ._layout import gate_blocks, states_with_ones, weight_with_bias
+from ._layout import bias_in_product, gate_blocks, states_with_ones, weight_with_bias
+from .activations import sigmoid
 
 
 # ------------------------------------------------------------------ pointwise core
@@ -228,19 +231,26 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reset_after=
     # Biases: b_hr, b_hz and b_hn ride along in the recurrent product (hs[t] = [h_{t-1}, 1],
     # see _layout.py), and so do b_ir, b_iz, which add to the same sums. b_in sits outside
     # r * (.), so it is added to the projections' n block.
-    bias = None
-    if b_ih is not None:
-        proj[:, :, 2 * H:] += b_ih[2 * H:]
-        bias = b_hh.copy()
-        bias[:2 * H] += b_ih[:2 * H]
-    W_T = weight_with_bias(W_hh, bias).T
     hs = states_with_ones(T, B, H, dt)
     hs[0, :, :H] = h0
     hn = ws.empty((T, B, H), dt)                    # hn = W_hn h_{t-1} + b_hn, for backward
     ah = np.empty((B, 3 * H), dtype=dt)
+    b_hn = None                                     # added per step when not in the product
+    W_T, h_in = W_hh.T, hs[:, :, :H]
+    if b_ih is not None:
+        proj[:, :, 2 * H:] += b_ih[2 * H:]
+        bias = b_hh.copy()
+        bias[:2 * H] += b_ih[:2 * H]
+        if bias_in_product(T, B, H):
+            W_T, h_in = weight_with_bias(W_hh, bias).T, hs
+        else:                                       # few rows (generation): add to them
+            proj[:, :, :2 * H] += bias[:2 * H]
+            b_hn = bias[2 * H:]
     pad = None if mask is None else ~mask[:, :, None]
     for t in range(T):
-        np.matmul(hs[t], W_T, out=ah)               # [h_r + b_r, h_z + b_z, hn]
+        np.matmul(h_in[t], W_T, out=ah)             # [h_r + b_r, h_z + b_z, hn]
+        if b_hn is not None:
+            ah[:, 2 * H:] += b_hn
         np.copyto(hn[t], ah[:, 2 * H:])
         gru_pointwise_forward(proj[t], ah, hs[t, :, :H], gates[t], hs[t + 1, :, :H])
         if pad is not None:

@@ -19,20 +19,23 @@ Backward, given dh_t and dc_t (from step t+1 and from the output at t):
 
 How the sequence kernels are arranged for speed (docs/performance.md):
 
-* the input projections W_ih x_t + b of all T steps are ONE matrix product before the loop;
+* the input projections W_ih x_t of all T steps are ONE matrix product before the loop;
   the loop does one (B, H) x (H, 4H) product per step for all four gates;
+* the biases cost no pass of their own: the state buffer carries a constant 1 after h and
+  the recurrent weight a bias column, so the per-step product adds b_ih + b_hh, and in
+  backward the product that gives dW_hh also gives db (``_layout.py``);
 * all element-wise work of a step runs over whole blocks, in place, into buffers allocated
-  once per call (nothing is allocated inside the time loop);
+  once per call (nothing is allocated inside the time loop; the large buffers are
+  recycled between calls, ``_workspace.py``);
 * the gates of a step are stored gate-major, (4, B, H): each gate is then one contiguous
   (B, H) block, and NumPy runs element-wise work on contiguous arrays about three times
   faster than on the (B, H) column slices of a (B, 4H) array. The pointwise functions
-  accept either layout (``gate_blocks``); the transposition is free, done by the add that
-  forms a_t anyway;
+  accept either layout (``gate_blocks``);
 * one ``sigmoid`` call computes all four gates: g = tanh(a_g) = 2 sigma(2 a_g) - 1;
 * forward keeps exactly what backward needs (gates, c_t, tanh(c_t), h_t), and backward
   recomputes nothing;
-* backward writes each step's da_t into one (T, B, 4H) buffer, so that dW_ih, dW_hh and
-  dx are single large products after the loop.
+* backward writes each step's da_t into one (T, B, 4H) buffer, so that dW_ih, dW_hh (with
+  db) and dx are single large products after the loop.
 
 One (T + 1)-slot buffer holds, in turn, the input projections (slots 1..T), the gates
 (slot t holds step t's, written over the projection of step t - 1, already used) and da
@@ -42,7 +45,7 @@ used). So a forward cache can be backpropagated only once.
 import numpy as np
 
 from . import _workspace as ws
-from ._layout import gate_blocks, states_with_ones, weight_with_bias
+from ._layout import bias_in_product, gate_blocks, states_with_ones, weight_with_bias
 from .activations import sigmoid, tanh_via_sigmoid_
 
 
@@ -150,15 +153,21 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None):
     # All T input projections in one product. The biases ride along in the recurrent
     # product: hs[t] = [h_{t-1}, 1] and W = [W_hh, b_ih + b_hh] (see _layout.py).
     np.matmul(x.reshape(T * B, D), W_ih.T, out=proj.reshape(T * B, 4 * H))
-    W_T = weight_with_bias(W_hh, None if b_ih is None else b_ih + b_hh).T
     hs = states_with_ones(T, B, H, dt)              # hs[t] = [h_{t-1}, 1], hs[0] from h0
+    bias = None if b_ih is None else b_ih + b_hh
+    if bias is not None and bias_in_product(T, B, H):
+        W_T, h_in = weight_with_bias(W_hh, bias).T, hs
+    else:                                           # few rows (generation): add it to them
+        if bias is not None:
+            proj += bias
+        W_T, h_in = W_hh.T, hs[:, :, :H]
     cs = ws.empty((T + 1, B, H), dt)                # cs[t] = c_{t-1}, cs[0] = c0
     tanh_cs = ws.empty((T, B, H), dt)
     hs[0, :, :H], cs[0] = h0, c0
     a = np.empty((B, 4 * H), dtype=dt)
     pad = None if mask is None else ~mask[:, :, None]
     for t in range(T):
-        np.matmul(hs[t], W_T, out=a)                # a_t = W_hh h_{t-1} + b, then ...
+        np.matmul(h_in[t], W_T, out=a)              # a_t = W_hh h_{t-1} + b, then ...
         a += proj[t]                                # ... + W_ih x_t
         np.copyto(gates[t], gate_blocks(a, 4))      # gate-major
         lstm_pointwise_forward(gates[t], cs[t], cs[t + 1], tanh_cs[t], hs[t + 1, :, :H])

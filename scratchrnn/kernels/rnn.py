@@ -15,7 +15,7 @@ Backward, given dh_t (from the output at t and from step t+1):
 import numpy as np
 
 from . import _workspace as ws
-from ._layout import states_with_ones, weight_with_bias
+from ._layout import bias_in_product, states_with_ones, weight_with_bias
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -70,13 +70,19 @@ def rnn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, nonlinearity
     T, B, D = x.shape
     H = W_hh.shape[0]
     a = np.matmul(x.reshape(T * B, D), W_ih.T).reshape(T, B, H)
-    W_T = weight_with_bias(W_hh, None if b_ih is None else b_ih + b_hh).T
     hs = states_with_ones(T, B, H, x.dtype)
     hs[0, :, :H] = h0
+    bias = None if b_ih is None else b_ih + b_hh
+    if bias is not None and bias_in_product(T, B, H):
+        W_T, h_in = weight_with_bias(W_hh, bias).T, hs
+    else:                                           # few rows (generation): add it to them
+        if bias is not None:
+            a += bias
+        W_T, h_in = W_hh.T, hs[:, :, :H]
     pad = None if mask is None else ~mask[:, :, None]
     for t in range(T):
         h = hs[t + 1, :, :H]
-        np.matmul(hs[t], W_T, out=h)
+        np.matmul(h_in[t], W_T, out=h)
         h += a[t]
         _activate(h, nonlinearity, out=h)
         if pad is not None:
