@@ -81,16 +81,8 @@ def softmax_cross_entropy(logits, targets, mask=None, reduction="mean"):
     if targets.size and (targets.min() < 0 or targets.max() >= V):
         raise ValueError(f"targets must lie in [0, {V}) (the number of classes); "
                          f"found values from {targets.min()} to {targets.max()}")
-    w = None
-    if mask is not None:
-        mask = np.asarray(mask)
-        if mask.shape != targets.shape:
-            raise ValueError(f"mask must have the targets' shape {targets.shape}, got {mask.shape}")
-        w = mask.reshape(-1).astype(logits.dtype)
-    count = targets.size if w is None else w.sum()
-    scale = 1.0 / max(count, 1) if reduction == "mean" else 1.0
     # p = softmax(logits) and log p(target) from one exp pass over the max-shifted logits:
-    # log p_k = s_k - log(sum_j exp(s_j)),  s = logits - max.
+    # log p_k = s_k - log(sum_j exp(s_j)),  s = logits - max;  dlogits = p - onehot(target).
     flat = logits.reshape(-1, V)
     rows = np.arange(flat.shape[0])
     flat_t = targets.reshape(-1)
@@ -100,12 +92,20 @@ def softmax_cross_entropy(logits, targets, mask=None, reduction="mean"):
     total = e.sum(axis=1)
     nll = np.log(total)
     nll -= picked
-    # dlogits = (p - onehot(target)) * w * scale, with p = e / total: one pass over e.
-    target_weight = np.full(flat.shape[0], scale, dtype=logits.dtype) if w is None else w * scale
+    e /= total[:, None]
     dlogits = e
-    dlogits *= (target_weight / total)[:, None]
-    dlogits[rows, flat_t] -= target_weight
-    if w is not None:
-        nll *= w
+    dlogits[rows, flat_t] -= 1
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != targets.shape:
+            raise ValueError(f"mask must have the targets' shape {targets.shape}, got {mask.shape}")
+        w = mask.reshape(-1).astype(logits.dtype)
+        nll = nll * w
+        dlogits *= w[:, None]
+        count = w.sum()
+    else:
+        count = nll.size
+    scale = 1.0 / max(count, 1) if reduction == "mean" else 1.0
     loss = float(nll.sum() * scale)
+    dlogits *= logits.dtype.type(scale)
     return loss, dlogits.reshape(logits.shape)
