@@ -1,7 +1,6 @@
 """Figures, drawn headless (matplotlib's Agg backend): nothing opens a window."""
-import math
-
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
@@ -24,7 +23,7 @@ def plot_loss_curves(history, path, title="Character language model"):
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    right = ax.secondary_yaxis("right", functions=(math_exp, math_log))
+    right = ax.secondary_yaxis("right", functions=(np.exp, _log))
     right.set_ylabel("perplexity")
     fig.tight_layout()
     fig.savefig(path)
@@ -32,11 +31,5 @@ def plot_loss_curves(history, path, title="Character language model"):
     return path
 
 
-def math_exp(x):
-    import numpy as np
-    return np.exp(x)
-
-
-def math_log(x):
-    import numpy as np
-    return np.log(np.maximum(x, 1e-12))
+def _log(x):
+    return np.log(np.maximum(x, 1e-12))   # the inverse of exp, safe for the axis' zero

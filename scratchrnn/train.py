@@ -445,18 +445,13 @@ def _validate(run, save_dir, out):
         save(save_dir / "best", run)
     out(f"validation: loss {val:.4f} nats/token, perplexity {math.exp(min(val, 700)):.2f}"
         f"{'  (best, saved)' if improved else ''}")
-    sample = _sample(run)
-    if sample:
-        out(sample)
+    out(_sample(run))
     return args.patience is not None and run["bad_evals"] >= args.patience
 
 
 def _sample(run):
     """A short sample; its own generator, so printing one never changes the training run."""
-    try:
-        from .sampling import generate_text
-    except ImportError:
-        return ""
+    from .sampling import generate_text
     args = run["args"]
     text = generate_text(run["model"], run["vocab"], args.sample_length,
                          temperature=args.temperature, rng=np.random.default_rng(run["step"]))
@@ -468,12 +463,9 @@ def _finish(run, save_dir, out):
     if not run["history"]["val"] or run["history"]["val"][-1][0] != run["step"]:
         _validate(run, save_dir, out)
     write_history_csv(run["history"], save_dir / "history.csv")
-    try:
-        from .plots import plot_loss_curves
-        plot_loss_curves(run["history"], save_dir / "loss.png")
-        out(f"loss curves: {save_dir / 'loss.png'}")
-    except ImportError:
-        pass
+    from . import plots      # here, not at the top: matplotlib is slow to import
+    plots.plot_loss_curves(run["history"], save_dir / "loss.png")
+    out(f"loss curves: {save_dir / 'loss.png'}")
     out(f"best validation loss {run['best_val']:.4f} nats/token; checkpoints in {save_dir} "
         f"(sample with: python -m scratchrnn.generate --checkpoint {save_dir / 'best'})")
 
