@@ -11,7 +11,8 @@ model, Embedding(V, E) -> RNN/LSTM/GRU(E, H, num_layers=L) -> Linear(H, V).
   cross-entropy, backward, clip_grad_norm_(1.0), Adam.step (ours built from scratchrnn.nn
   and scratchrnn.optim, theirs from torch.nn and torch.optim with their defaults).
 * eval: tokens/s of the forward pass and the loss, no gradients (no_grad / inference_mode).
-* gen: latency per token at B=1, one token at a time carrying the state, greedy (the next
+* gen: latency per token at B=1, one token at a time carrying the state (ours: the Stepper
+  fast path that generate_text uses, weight packing included), greedy (the next
   input is the argmax of the logits).
 * memory: the peak number of bytes held in arrays (ours: tracemalloc, which sees every NumPy
   allocation) or tensors (theirs: the CPU allocator's running total reported by
@@ -57,6 +58,7 @@ from .kernels import gru as _k_gru
 from .kernels import layers as _k_layers
 from .kernels import lstm as _k_lstm
 from .kernels import rnn as _k_rnn
+from .models.stepper import Stepper
 from .nn import GRU, LSTM, RNN, Embedding, Linear, no_grad, softmax_cross_entropy
 from .optim import Adam, clip_grad_norm_
 
@@ -199,12 +201,11 @@ class Ours:
         return loss
 
     def generate(self, n, first=1):
-        tok, state = np.array([[first]]), None
-        with no_grad():
-            for _ in range(n):
-                out, state = self.rnn(self.emb(tok), state)
-                tok = self.head(out).argmax(axis=-1)
-        return int(tok[0, 0])
+        # What generate_text does: pack the weights once (counted), then step.
+        stepper, tok = Stepper(self.emb, self.rnn, self.head), first
+        for _ in range(n):
+            tok = stepper.step([tok]).argmax()
+        return int(tok)
 
     def persistent_bytes(self):
         return sum(p.data.nbytes + p.grad.nbytes for p in self.params) + sum(

@@ -10,12 +10,9 @@ never reaches the classifier (``scratchrnn.models.SequenceClassifier``). The dat
 syllables, so a name's class is in its letters but not in any single one of them.
 Prints training and validation loss and accuracy each epoch, then a few predictions.
 """
-import os
-
 if __name__ == "__main__":
-    # small matrices: a single-threaded BLAS is faster (see scratchrnn/experiments.py)
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(_var, "1")
+    from scratchrnn import prefer_one_blas_thread
+    prefer_one_blas_thread()      # before NumPy loads
 
 import argparse  # noqa: E402
 import sys  # noqa: E402

@@ -12,11 +12,8 @@ numbers; docs/experiments.md shows what they teach. All data are generated (scra
 import os
 
 if __name__ == "__main__":
-    # Before NumPy loads: these models multiply small matrices, for which a multi-threaded BLAS
-    # spends more time synchronising threads than computing (10-50x slower on a busy 2-core
-    # machine). An explicit setting in the environment wins.
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(_var, "1")
+    from scratchrnn import prefer_one_blas_thread
+    prefer_one_blas_thread()      # before NumPy loads
 
 import argparse  # noqa: E402
 import csv  # noqa: E402

@@ -15,12 +15,9 @@ Reads a text with the model and writes, into --out_dir:
 It also prints, for a few features of the text (inside quotes, bracket depth, column,
 indentation), the units whose activation correlates with them best: good candidates for --unit.
 """
-import os
-
 if __name__ == "__main__":
-    # small matrices: a single-threaded BLAS is faster (see scratchrnn/experiments.py)
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(_var, "1")
+    from scratchrnn import prefer_one_blas_thread
+    prefer_one_blas_thread()      # before NumPy loads
 
 import argparse  # noqa: E402
 import html  # noqa: E402

@@ -5,8 +5,9 @@ Two layers:
 * pure functions on arrays -- ``filter_probs`` (logits -> the distribution actually sampled
   from) and ``sample`` (one draw per row by inverse CDF, so a seeded generator reproduces);
 * thin loops over a model -- ``generate_text`` and ``beam_search``. They need only
-  ``model.forward(ids (T, B), state)``, ``model.step(ids (B,), state) -> logits (B, V), state``,
-  ``model.eval()``/``model.train(mode)`` and a vocabulary with ``encode``/``decode``.
+  ``model.forward(ids (T, B), state)`` (to read a prime in one call), ``model.stepper()`` (the
+  one-token fast path, ``scratchrnn.models.Stepper``), ``model.eval()``/``model.train(mode)``
+  and a vocabulary with ``encode``/``decode``.
 
     probs = filter_probs(logits, temperature=0.8, top_k=20, top_p=0.95)   # (V,) or (B, V)
     ids = sample(logits, np.random.default_rng(0), temperature=0.8)         # () or (B,)
@@ -158,12 +159,15 @@ def encode_prime(vocab, prime):
 
 def _warm_up(model, context):
     """Run the context (N,) ids, N >= 1, through the model as one sequence (batch 1).
-    Returns logits (1, V) for the token after it and the state. Call under no_grad."""
+    Returns logits (1, V) for the token after it and a Stepper holding the state there.
+    Call under no_grad."""
     state = None
     if len(context) > 1:
         # All but the last token in one (T, 1) forward call: much faster than T steps.
         _, state = model.forward(context[:-1].reshape(-1, 1), None)
-    return model.step(context[-1:], state)
+    stepper = model.stepper()
+    stepper.reset(state)
+    return stepper.step(context[-1:]), stepper
 
 
 def _continuation(vocab, context, generated):
@@ -209,7 +213,7 @@ def generate_text(model, vocab, length, prime="", temperature=1.0, top_k=None, t
     rng = _generator(rng)
     generated = []
     with _evaluating(model):
-        logits, state = _warm_up(model, context)
+        logits, stepper = _warm_up(model, context)
         for t in range(length):
             if greedy:
                 tok = int(np.argmax(logits[0]))
@@ -217,19 +221,13 @@ def generate_text(model, vocab, length, prime="", temperature=1.0, top_k=None, t
                 tok = int(sample(logits[0], rng, temperature, top_k, top_p))
             generated.append(tok)
             if t + 1 < length:      # the last token's logits are never needed
-                logits, state = model.step(np.array([tok]), state)
+                logits = stepper.step([tok])
     return prime + _continuation(vocab, context, generated)
-
-
-def _select(state, index):
-    """Reorder the batch axis (axis 1) of a state: an ndarray (L, B, H) or a tuple (h, c)."""
-    if isinstance(state, (tuple, list)):
-        return type(state)(_select(s, index) for s in state)
-    return state[:, index]
 
 
 def _log_softmax(logits):
     """(B, V) -> (B, V) log-probabilities, float64."""
+    logits = np.asarray(logits, dtype=np.float64)
     z = logits - logits.max(axis=1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
@@ -249,12 +247,12 @@ def beam_search(model, vocab, length, prime="", beam_size=5):
     tokens = np.zeros((1, 0), dtype=np.int64)       # (beams, t) hypotheses so far
     scores = np.zeros(1)                             # (beams,) total log-probabilities
     with _evaluating(model):
-        logits, state = _warm_up(model, context)
+        logits, stepper = _warm_up(model, context)
         for t in range(length):
             tokens, scores, beam, tok = _beam_step(tokens, scores, logits, beam_size)
-            state = _select(state, beam)
             if t + 1 < length:
-                logits, state = model.step(tok, state)
+                stepper.select(beam)
+                logits = stepper.step(tok)
     return prime + _continuation(vocab, context, tokens[0])
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, is_grad_enabled
 from ..kernels.activations import softmax
+from .stepper import Stepper
 
 RECURRENT = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
@@ -96,3 +97,8 @@ class CharLM(Module):
             raise RuntimeError("CharLM.step is for generation: call it inside scratchrnn.nn.no_grad()")
         logits, state = self.forward(np.asarray(ids).reshape(1, -1), state)
         return logits[0].astype(np.float64), state
+
+    def stepper(self, batch_size=1):
+        """The generation fast path (``Stepper``): same numbers as ``step``, several times
+        faster, from a snapshot of the current parameters with dropout off."""
+        return Stepper(self.embedding, self.rnn, self.decoder, batch_size)

@@ -1,0 +1,109 @@
+"""One step of a recurrent layer for generation: no cache, no allocation, one product per layer.
+
+Generating text feeds one token at a time at batch 1, where a training kernel's bookkeeping
+(shape checks, caches, per-call buffers, ~10 us per NumPy call) costs more than the
+arithmetic. These kernels are the inference-only fast path (docs/performance.md):
+
+* the weights are packed once, ``pack_*(W_ih, W_hh, b_ih, b_hh) -> W (D + H, G), b (G,)``,
+  so that a step's pre-activations are ONE product of the row [x | h] with W, plus b;
+* the columns of sigmoid gates are pre-scaled by 1/2, so ONE tanh call serves every gate,
+  sigmoid(a) = (1 + tanh(a / 2)) / 2, and the LSTM's columns are reordered to i, f, o, g so
+  the three sigmoid gates are one contiguous block;
+* the ``*_infer_step`` functions work in place on buffers the caller allocates once.
+
+The equations are those of the training kernels (rnn.py, lstm.py, gru.py, PyTorch's gate
+order and GRU reset-after form); only the arrangement differs. tests/test_stepper.py checks
+the results against the modules to float64 round-off.
+"""
+import numpy as np
+
+
+def _bias(b, G, dtype):
+    return np.zeros(G, dtype) if b is None else b
+
+
+# ------------------------------------------------------------------ vanilla RNN
+def pack_rnn(W_ih, W_hh, b_ih=None, b_hh=None):
+    """W_ih (H, D), W_hh (H, H), b_ih, b_hh (H,) or None -> W (D + H, H), b (H,):
+    a = [x | h] @ W + b = W_ih x + b_ih + W_hh h + b_hh."""
+    H = W_hh.shape[0]
+    b = _bias(b_ih, H, W_hh.dtype) + _bias(b_hh, H, W_hh.dtype)
+    return np.vstack([W_ih.T, W_hh.T]), b
+
+
+def rnn_infer_step(a, h, nonlinearity="tanh"):
+    """a (B, H) pre-activations -> h (B, H) = tanh(a) (or relu(a)), written into h."""
+    if nonlinearity == "tanh":
+        np.tanh(a, out=h)
+    else:
+        np.maximum(a, 0, out=h)
+
+
+# ------------------------------------------------------------------ LSTM
+def pack_lstm(W_ih, W_hh, b_ih=None, b_hh=None):
+    """PyTorch's (4H, D), (4H, H), (4H,) in gate order i, f, g, o -> W (D + H, 4H), b (4H,)
+    with columns i/2, f/2, o/2, g: the pre-activations a_i/2, a_f/2, a_o/2, a_g."""
+    b = _bias(b_ih, W_hh.shape[0], W_hh.dtype) + _bias(b_hh, W_hh.shape[0], W_hh.dtype)
+    return np.vstack([_ifog(W_ih).T, _ifog(W_hh).T]), _ifog(b)
+
+
+def _ifog(M):
+    """Rows i, f, g, o of M (4H, ...) -> rows i/2, f/2, o/2, g."""
+    i, f, g, o = np.split(M, 4)
+    return np.concatenate([0.5 * i, 0.5 * f, 0.5 * o, g])
+
+
+def lstm_infer_step(a, c, h, tmp):
+    """a (B, 4H) packed pre-activations (overwritten), c (B, H) updated in place, h (B, H)
+    written, tmp (B, H) scratch.
+
+        i, f, o = sigmoid(a_i, a_f, a_o)   g = tanh(a_g)
+        c = f * c + i * g                  h = o * tanh(c)
+    """
+    H = c.shape[-1]
+    np.tanh(a, out=a)
+    sig = a[:, :3 * H]
+    sig *= 0.5
+    sig += 0.5                                  # (1 + tanh(a/2)) / 2 = sigmoid(a)
+    i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+    c *= f
+    np.multiply(i, g, out=tmp)
+    c += tmp
+    np.tanh(c, out=tmp)
+    np.multiply(o, tmp, out=h)
+
+
+# ------------------------------------------------------------------ GRU (reset-after)
+def pack_gru(W_ih, W_hh, b_ih=None, b_hh=None):
+    """PyTorch's (3H, D), (3H, H), (3H,) in gate order r, z, n -> W (D + H, 4H), b (4H,) with
+    columns r/2, z/2 (input and hidden rows summed), then n_x (input rows only) and n_h
+    (hidden rows only): [x | h] @ W + b = [a_r/2, a_z/2, W_in x + b_in, W_hn h + b_hn]."""
+    H = W_hh.shape[0] // 3
+    dt = W_hh.dtype
+    b_i, b_h = _bias(b_ih, 3 * H, dt), _bias(b_hh, 3 * H, dt)
+    (r_i, z_i, n_i), (r_h, z_h, n_h) = np.split(W_ih, 3), np.split(W_hh, 3)
+    zeros_x, zeros_h = np.zeros((W_ih.shape[1], H), dt), np.zeros((H, H), dt)
+    W = np.block([[0.5 * r_i.T, 0.5 * z_i.T, n_i.T, zeros_x],
+                  [0.5 * r_h.T, 0.5 * z_h.T, zeros_h, n_h.T]])
+    b = np.concatenate([0.5 * (b_i[:2 * H] + b_h[:2 * H]), b_i[2 * H:], b_h[2 * H:]])
+    return W, b
+
+
+def gru_infer_step(a, h, tmp):
+    """a (B, 4H) packed pre-activations (overwritten), h (B, H) updated in place, tmp (B, H).
+
+        r, z = sigmoid(a_r, a_z)   n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        h = (1 - z) * n + z * h = n + z * (h - n)
+    """
+    H = h.shape[-1]
+    rz = a[:, :2 * H]
+    np.tanh(rz, out=rz)
+    rz *= 0.5
+    rz += 0.5
+    r, z, n_x, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+    n *= r
+    n += n_x
+    np.tanh(n, out=n)
+    np.subtract(h, n, out=tmp)
+    tmp *= z
+    np.add(n, tmp, out=h)
