@@ -4,8 +4,9 @@ Generating text feeds one token at a time at batch 1, where a training kernel's 
 (shape checks, caches, per-call buffers, ~10 us per NumPy call) costs more than the
 arithmetic. These kernels are the inference-only fast path (docs/performance.md):
 
-* the weights are packed once, ``pack_*(W_ih, W_hh, b_ih, b_hh) -> W (D + H, G), b (G,)``,
-  so that a step's pre-activations are ONE product of the row [x | h] with W, plus b;
+* the weights are packed once, ``pack_*(W_ih, W_hh, b_ih, b_hh) -> W (D + 1 + H, G)``, with
+  the biases as the middle row, so that a step's pre-activations are ONE product of the row
+  [x | 1 | h] with W (the caller keeps the constant 1 between x and h);
 * the columns of sigmoid gates are pre-scaled by 1/2, so ONE tanh call serves every gate,
   sigmoid(a) = (1 + tanh(a / 2)) / 2, and the LSTM's columns are reordered to i, f, o, g so
   the three sigmoid gates are one contiguous block;
@@ -22,13 +23,18 @@ def _bias(b, G, dtype):
     return np.zeros(G, dtype) if b is None else b
 
 
+def _stack(W_ih, b, W_hh):
+    """Rows of x @ W, the bias row, rows of h @ W -> one (D + 1 + H, G) C-contiguous weight."""
+    return np.vstack([W_ih, b[None], W_hh])
+
+
 # ------------------------------------------------------------------ vanilla RNN
 def pack_rnn(W_ih, W_hh, b_ih=None, b_hh=None):
-    """W_ih (H, D), W_hh (H, H), b_ih, b_hh (H,) or None -> W (D + H, H), b (H,):
-    a = [x | h] @ W + b = W_ih x + b_ih + W_hh h + b_hh."""
+    """W_ih (H, D), W_hh (H, H), b_ih, b_hh (H,) or None -> W (D + 1 + H, H):
+    a = [x | 1 | h] @ W = W_ih x + b_ih + b_hh + W_hh h."""
     H = W_hh.shape[0]
     b = _bias(b_ih, H, W_hh.dtype) + _bias(b_hh, H, W_hh.dtype)
-    return np.vstack([W_ih.T, W_hh.T]), b
+    return _stack(W_ih.T, b, W_hh.T)
 
 
 def rnn_infer_step(a, h, nonlinearity="tanh"):
@@ -41,10 +47,10 @@ def rnn_infer_step(a, h, nonlinearity="tanh"):
 
 # ------------------------------------------------------------------ LSTM
 def pack_lstm(W_ih, W_hh, b_ih=None, b_hh=None):
-    """PyTorch's (4H, D), (4H, H), (4H,) in gate order i, f, g, o -> W (D + H, 4H), b (4H,)
-    with columns i/2, f/2, o/2, g: the pre-activations a_i/2, a_f/2, a_o/2, a_g."""
+    """PyTorch's (4H, D), (4H, H), (4H,) in gate order i, f, g, o -> W (D + 1 + H, 4H) with
+    columns i/2, f/2, o/2, g: [x | 1 | h] @ W = the pre-activations a_i/2, a_f/2, a_o/2, a_g."""
     b = _bias(b_ih, W_hh.shape[0], W_hh.dtype) + _bias(b_hh, W_hh.shape[0], W_hh.dtype)
-    return np.vstack([_ifog(W_ih).T, _ifog(W_hh).T]), _ifog(b)
+    return _stack(_ifog(W_ih).T, _ifog(b), _ifog(W_hh).T)
 
 
 def _ifog(M):
@@ -75,32 +81,33 @@ def lstm_infer_step(a, c, h, tmp):
 
 # ------------------------------------------------------------------ GRU (reset-after)
 def pack_gru(W_ih, W_hh, b_ih=None, b_hh=None):
-    """PyTorch's (3H, D), (3H, H), (3H,) in gate order r, z, n -> W (D + H, 4H), b (4H,) with
-    columns r/2, z/2 (input and hidden rows summed), then n_x (input rows only) and n_h
-    (hidden rows only): [x | h] @ W + b = [a_r/2, a_z/2, W_in x + b_in, W_hn h + b_hn]."""
+    """PyTorch's (3H, D), (3H, H), (3H,) in gate order r, z, n -> three weights, for three
+    products on overlapping slices of the row [x | 1 | h]:
+
+        [x | 1 | h] @ W_rz  (D + 1 + H, 2H) = [a_r/2, a_z/2]     (input and hidden parts summed)
+        [x | 1]     @ W_nx  (D + 1, H)      = W_in x + b_in
+        [1 | h]     @ W_nh  (1 + H, H)      = W_hn h + b_hn       (r multiplies this part only)
+    """
     H = W_hh.shape[0] // 3
-    dt = W_hh.dtype
-    b_i, b_h = _bias(b_ih, 3 * H, dt), _bias(b_hh, 3 * H, dt)
-    (r_i, z_i, n_i), (r_h, z_h, n_h) = np.split(W_ih, 3), np.split(W_hh, 3)
-    zeros_x, zeros_h = np.zeros((W_ih.shape[1], H), dt), np.zeros((H, H), dt)
-    W = np.block([[0.5 * r_i.T, 0.5 * z_i.T, n_i.T, zeros_x],
-                  [0.5 * r_h.T, 0.5 * z_h.T, zeros_h, n_h.T]])
-    b = np.concatenate([0.5 * (b_i[:2 * H] + b_h[:2 * H]), b_i[2 * H:], b_h[2 * H:]])
-    return W, b
+    b_i, b_h = _bias(b_ih, 3 * H, W_hh.dtype), _bias(b_hh, 3 * H, W_hh.dtype)
+    W_rz = _stack(0.5 * W_ih[:2 * H].T, 0.5 * (b_i[:2 * H] + b_h[:2 * H]), 0.5 * W_hh[:2 * H].T)
+    W_nx = np.vstack([W_ih[2 * H:].T, b_i[None, 2 * H:]])
+    W_nh = np.vstack([b_h[None, 2 * H:], W_hh[2 * H:].T])
+    return W_rz, W_nx, W_nh
 
 
-def gru_infer_step(a, h, tmp):
-    """a (B, 4H) packed pre-activations (overwritten), h (B, H) updated in place, tmp (B, H).
+def gru_infer_step(rz, n_x, n, h, tmp):
+    """rz (B, 2H) = [a_r/2, a_z/2], n_x (B, H) = W_in x + b_in, n (B, H) = W_hn h + b_hn: all
+    overwritten; h (B, H) updated in place, tmp (B, H) scratch.
 
         r, z = sigmoid(a_r, a_z)   n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
         h = (1 - z) * n + z * h = n + z * (h - n)
     """
     H = h.shape[-1]
-    rz = a[:, :2 * H]
     np.tanh(rz, out=rz)
     rz *= 0.5
     rz += 0.5
-    r, z, n_x, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+    r, z = rz[:, :H], rz[:, H:]
     n *= r
     n += n_x
     np.tanh(n, out=n)

@@ -6,10 +6,12 @@
 
 The modules' own forward keeps caches, checks shapes and allocates per call, which at one
 token per call costs more than the arithmetic. A Stepper instead packs the weights once
-(``scratchrnn.kernels.inference``) and keeps every buffer: the whole state lives in one row
-per sequence, [x | h_0 | h_1 | ... | h_{L-1}], so the input of layer l, [h_{l-1} | h_l], is a
-contiguous slice and each layer is one matrix product. Layer l overwrites h_l with its new
-state after reading the old one; layer l + 1 then reads the new h_l as its input.
+(``scratchrnn.kernels.inference``) and keeps every buffer. The whole state of a sequence lives
+in one row, [x | 1 | h_0 | 1 | h_1 | ... | 1 | h_{L-1} | 1], so the input of layer l,
+[h_{l-1} | 1 | h_l] ([x | 1 | h_0] for l = 0), is a contiguous slice whose 1 multiplies the
+bias row of the packed weight: each layer is one matrix product, biases included, and so is
+the decoder on [h_{L-1} | 1]. Layer l overwrites h_l after reading it; layer l + 1 then
+reads the new h_l as its input.
 
 It is a snapshot for inference: made from the parameters as they are (make a new one after
 training on), with dropout off. ``step`` returns a view of an internal buffer that the next
@@ -38,11 +40,11 @@ class Stepper:
         self.weights = [pack(*(None if p is None else p.data for p in group))
                         for group in rnn._groups]
         self.embedding = embedding.weight.data.copy()               # (V, E)
-        self.W_out = np.ascontiguousarray(decoder.weight.data.T)   # (H, V)
-        self.b_out = (np.zeros(decoder.out_features, self.W_out.dtype) if decoder.bias is None
-                      else decoder.bias.data.copy())
+        W_dec = decoder.weight.data                                  # (V, H)
+        b_dec = np.zeros(len(W_dec), W_dec.dtype) if decoder.bias is None else decoder.bias.data
+        self.W_out = np.vstack([W_dec.T, b_dec[None]])              # (H + 1, V): [h | 1] @ W_out
         self.E, self.H, self.L = embedding.embedding_dim, rnn.hidden_size, rnn.num_layers
-        self.dtype = self.W_out.dtype
+        self.dtype = W_dec.dtype
         self.reset(batch_size=batch_size)
 
     # ------------------------------------------------------------ state
@@ -81,33 +83,42 @@ class Stepper:
     def _allocate(self, B):
         E, H, L, dt = self.E, self.H, self.L, self.dtype
         self.B = B
-        self._rows = np.zeros((B, E + L * H), dt)          # [x | h_0 | ... | h_{L-1}] per row
+        self._rows = np.ones((B, E + 1 + L * (H + 1)), dt)    # [x | 1 | h_0 | 1 | ... | h_{L-1} | 1]
         self._x = self._rows[:, :E]
-        self._h = self._rows[:, E:].reshape(B, L, H)        # a view: writes land in _rows
+        self._h = self._rows[:, E + 1:].reshape(B, L, H + 1)[:, :, :H]    # views into _rows
+        self._h[:] = 0
         self._c = np.zeros((L, B, H), dt) if self.kind == "lstm" else None
-        G = self.weights[0][0].shape[1]
-        self._a = np.empty((B, G), dt)                      # one layer's pre-activations
         self._tmp = np.empty((B, H), dt)
         self.logits = np.empty((B, self.W_out.shape[1]), dt)
-        # Per layer: its input [h_{l-1} | h_l] (x for l = 0) and its state h_l, as views.
-        starts = [0] + [E + l * H for l in range(L - 1)]
-        self._layers = [(self._rows[:, s:E + (l + 1) * H], self._h[:, l], W, b)
-                        for l, (s, (W, b)) in enumerate(zip(starts, self.weights))]
+        self._top = self._rows[:, -(H + 1):]                     # [h_{L-1} | 1]
+        # Per layer: its products (input slice, packed weight, output buffer), then the
+        # element-wise step with its buffers. One set of pre-activation buffers serves all.
+        if self.kind == "gru":
+            rz, n_x, n = np.empty((B, 2 * H), dt), np.empty((B, H), dt), np.empty((B, H), dt)
+        else:
+            a = np.empty((B, self.weights[0].shape[1]), dt)
+        self._layers = []
+        for l, W in enumerate(self.weights):
+            start = 0 if l == 0 else E + 1 + (l - 1) * (H + 1)
+            inp, h = self._rows[:, start:E + 1 + l * (H + 1) + H], self._h[:, l]
+            if self.kind == "gru":
+                D = E if l == 0 else H                   # inp = [x | 1 | h], x of width D
+                products = [(inp, W[0], rz), (inp[:, :D + 1], W[1], n_x), (inp[:, D:], W[2], n)]
+                infer, args = KI.gru_infer_step, (rz, n_x, n, h, self._tmp)
+            elif self.kind == "lstm":
+                products = [(inp, W, a)]
+                infer, args = KI.lstm_infer_step, (a, self._c[l], h, self._tmp)
+            else:
+                products = [(inp, W, a)]
+                infer, args = KI.rnn_infer_step, (a, h, self.nonlinearity)
+            self._layers.append((products, infer, args))
 
     # ------------------------------------------------------------ one token
     def step(self, ids):
         """ids (B,) token indices -> logits (B, V) for the next token (a view, see above)."""
-        a, tmp = self._a, self._tmp
         np.take(self.embedding, ids, axis=0, out=self._x)
-        for l, (inp, h, W, b) in enumerate(self._layers):
-            np.matmul(inp, W, out=a)
-            a += b
-            if self.kind == "lstm":
-                KI.lstm_infer_step(a, self._c[l], h, tmp)
-            elif self.kind == "gru":
-                KI.gru_infer_step(a, h, tmp)
-            else:
-                KI.rnn_infer_step(a, h, self.nonlinearity)
-        np.matmul(self._h[:, -1], self.W_out, out=self.logits)
-        self.logits += self.b_out
-        return self.logits
+        for products, infer, args in self._layers:
+            for inp, W, out in products:
+                np.matmul(inp, W, out=out)
+            infer(*args)
+        return np.matmul(self._top, self.W_out, out=self.logits)
