@@ -23,6 +23,8 @@ from .nn import no_grad
 __all__ = ["check_sampling_args", "filter_probs", "sample", "encode_prime", "generate_text",
            "beam_search"]
 
+BURN_IN = (50, 200)     # without a prime: tokens run before the output starts, (min, max)
+
 
 # --------------------------------------------------------------------------- validation
 
@@ -157,6 +159,20 @@ def encode_prime(vocab, prime):
     return np.array([vocab.stoi.get("\n", 0)], dtype=np.int64), False
 
 
+def _burn_in(stepper, logits, start, choose):
+    """Without a prime the state starts at zero, which training never shows the model (the
+    trainer carries the state from batch to batch), so its first tokens are noise. Let it run
+    on its own choices, ``choose(logits) -> token``, for at least ``BURN_IN[0]`` tokens and then
+    up to its next ``start`` token (a line break: the output begins at the start of a line),
+    at most ``BURN_IN[1]`` in all. Returns the logits for the first token of the output."""
+    for n in range(BURN_IN[1]):
+        tok = choose(logits)
+        logits = stepper.step([tok])
+        if n + 1 >= BURN_IN[0] and tok == start:
+            break
+    return logits
+
+
 def _warm_up(model, context):
     """Run the context (N,) ids, N >= 1, through the model as one sequence (batch 1).
     Returns logits (1, V) for the token after it and a Stepper holding the state there.
@@ -203,22 +219,28 @@ def generate_text(model, vocab, length, prime="", temperature=1.0, top_k=None, t
                   greedy=False, rng=None):
     """Return ``prime`` followed by ``length`` generated tokens, decoded by ``vocab``.
 
-    The state is warmed up on the prime first. ``greedy=True`` (or ``temperature=0``) always
+    The state is warmed up on the prime first; without one, on a burn-in of the model's own
+    output that is not returned (``_burn_in``). ``greedy=True`` (or ``temperature=0``) always
     takes the most likely token. ``rng`` (a Generator or seed) makes sampling reproducible;
     leave it None for fresh randomness. The model's ``rng`` is never touched.
     """
     _check_length(length)
     check_sampling_args(temperature, top_k, top_p, vocab_size=len(vocab))
-    context, _ = encode_prime(vocab, prime)
+    context, primed = encode_prime(vocab, prime)
     rng = _generator(rng)
+
+    def choose(logits):
+        if greedy:
+            return int(np.argmax(logits[0]))
+        return int(sample(logits[0], rng, temperature, top_k, top_p))
+
     generated = []
     with _evaluating(model):
         logits, stepper = _warm_up(model, context)
+        if not primed and length:
+            logits = _burn_in(stepper, logits, context[-1], choose)
         for t in range(length):
-            if greedy:
-                tok = int(np.argmax(logits[0]))
-            else:
-                tok = int(sample(logits[0], rng, temperature, top_k, top_p))
+            tok = choose(logits)
             generated.append(tok)
             if t + 1 < length:      # the last token's logits are never needed
                 logits = stepper.step([tok])
@@ -239,15 +261,18 @@ def beam_search(model, vocab, length, prime="", beam_size=5):
     Keeps ``beam_size`` hypotheses; each is extended by its ``beam_size`` most likely tokens and
     the best ``beam_size`` of all those candidates survive. ``beam_size=1`` is greedy decoding.
     Ties go to the earlier hypothesis and the lower token id, so the result is deterministic.
+    Without a prime the state is first burnt in greedily, as in ``generate_text``.
     """
     _check_length(length)
     if isinstance(beam_size, bool) or not isinstance(beam_size, numbers.Integral) or beam_size < 1:
         raise ValueError(f"beam_size must be an integer >= 1, got {beam_size!r}")
-    context, _ = encode_prime(vocab, prime)
+    context, primed = encode_prime(vocab, prime)
     tokens = np.zeros((1, 0), dtype=np.int64)       # (beams, t) hypotheses so far
     scores = np.zeros(1)                             # (beams,) total log-probabilities
     with _evaluating(model):
         logits, stepper = _warm_up(model, context)
+        if not primed and length:                   # a greedy burn-in, as generate_text's
+            logits = _burn_in(stepper, logits, context[-1], lambda z: int(np.argmax(z[0])))
         for t in range(length):
             tokens, scores, beam, tok = _beam_step(tokens, scores, logits, beam_size)
             if t + 1 < length:

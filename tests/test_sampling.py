@@ -250,6 +250,26 @@ def greedy_by_steps(model, vocab, prime, length):
     return prime + vocab.decode(out)
 
 
+def test_without_a_prime_the_output_starts_after_a_burn_in(monkeypatch):
+    # Reference: greedy tokens from the start token ("\n"), fed one at a time through the
+    # modules. The burn-in is the first k of them: at least BURN_IN[0], then up to the next
+    # "\n" (which ends the burn-in), at most BURN_IN[1]; the output is the next 30.
+    import scratchrnn.sampling as sampling
+    model, vocab = tiny_model("lstm", seed=5)
+    newline = vocab.stoi["\n"]
+    for burn_in in [(3, 40), (0, 1), (10, 10)]:
+        monkeypatch.setattr(sampling, "BURN_IN", burn_in)
+        full = [int(c) for c in vocab.encode(greedy_by_steps(model, vocab, "\n", 80)[1:])]
+        k = burn_in[1]
+        for n, tok in enumerate(full[:burn_in[1]]):
+            if n + 1 >= burn_in[0] and tok == newline:
+                k = n + 1
+                break
+        want = vocab.decode(np.array(full[k:k + 30]))
+        assert generate_text(model, vocab, 30, greedy=True) == want
+        assert beam_search(model, vocab, 30, beam_size=1) == want
+
+
 @pytest.mark.parametrize("model_type", ["rnn", "lstm", "gru"])
 def test_prime_warm_up_equals_feeding_the_prime_step_by_step(model_type):
     model, vocab = tiny_model(model_type, seed=3)
