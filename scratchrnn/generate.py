@@ -72,9 +72,9 @@ def build_parser():
                    help="beam search with N hypotheses instead of sampling (deterministic)")
     prime = p.add_mutually_exclusive_group()
     prime.add_argument("--prime", default="", metavar="TEXT",
-                       help="text to start from; the state is warmed up on it (default: none; the "
-                            "model then runs on its own output for a while first, and the "
-                            "text starts at a line break)")
+                       help="text to start from (default: none). Before it the model runs on its "
+                            "own output for a while, ending at a line break, so that the "
+                            "prime meets a state like those of training")
     prime.add_argument("--prime_file", metavar="FILE", help="read the prime text from a UTF-8 file")
     p.add_argument("--seed", type=_int_at_least(0), default=None,
                    help="random seed: the same seed gives the same text (default: fresh randomness)")

@@ -23,7 +23,7 @@ from .nn import no_grad
 __all__ = ["check_sampling_args", "filter_probs", "sample", "encode_prime", "generate_text",
            "beam_search"]
 
-BURN_IN = (50, 200)     # without a prime: tokens run before the output starts, (min, max)
+BURN_IN = (50, 200)     # tokens the model runs on its own before the prime, (min, max)
 
 
 # --------------------------------------------------------------------------- validation
@@ -156,34 +156,39 @@ def encode_prime(vocab, prime):
     ids = vocab.encode(prime, strict=True)
     if len(ids):
         return ids, True
-    return np.array([vocab.stoi.get("\n", 0)], dtype=np.int64), False
+    return np.array([start_token(vocab)], dtype=np.int64), False
 
 
-def _burn_in(stepper, logits, start, choose):
-    """Without a prime the state starts at zero, which training never shows the model (the
-    trainer carries the state from batch to batch), so its first tokens are noise. Let it run
-    on its own choices, ``choose(logits) -> token``, for at least ``BURN_IN[0]`` tokens and then
-    up to its next ``start`` token (a line break: the output begins at the start of a line),
-    at most ``BURN_IN[1]`` in all. Returns the logits for the first token of the output."""
+def start_token(vocab):
+    """Where text starts: the line break, if the vocabulary has one, else token 0."""
+    return vocab.stoi.get("\n", 0)
+
+
+def _warm_up(model, vocab, context, primed, choose):
+    """A Stepper that has read the prime, and its logits (1, V) for the next token. Call under
+    no_grad; ``choose(logits) -> token`` picks the model's own next token.
+
+    A zero state is one that training never shows the model (the trainer carries the state
+    from batch to batch), and from it the first tokens are noise, even after a short prime. So
+    the state is first burnt in on the model's own output: from a line break (the vocabulary's
+    ``start_token``), at least ``BURN_IN[0]`` tokens and then up to its next line break, at
+    most ``BURN_IN[1]`` in all. The prime, if any, is read after that, in one forward call for
+    all but its last token.
+    """
+    start = start_token(vocab)
+    stepper = model.stepper()
+    logits = stepper.step([start])
     for n in range(BURN_IN[1]):
         tok = choose(logits)
         logits = stepper.step([tok])
         if n + 1 >= BURN_IN[0] and tok == start:
             break
-    return logits
-
-
-def _warm_up(model, context):
-    """Run the context (N,) ids, N >= 1, through the model as one sequence (batch 1).
-    Returns logits (1, V) for the token after it and a Stepper holding the state there.
-    Call under no_grad."""
-    state = None
-    if len(context) > 1:
-        # All but the last token in one (T, 1) forward call: much faster than T steps.
-        _, state = model.forward(context[:-1].reshape(-1, 1), None)
-    stepper = model.stepper()
-    stepper.reset(state)
-    return stepper.step(context[-1:]), stepper
+    if primed:
+        if len(context) > 1:
+            _, state = model.forward(context[:-1].reshape(-1, 1), stepper.state)
+            stepper.reset(state)
+        logits = stepper.step(context[-1:])
+    return logits, stepper
 
 
 def _continuation(vocab, context, generated):
@@ -219,8 +224,8 @@ def generate_text(model, vocab, length, prime="", temperature=1.0, top_k=None, t
                   greedy=False, rng=None):
     """Return ``prime`` followed by ``length`` generated tokens, decoded by ``vocab``.
 
-    The state is warmed up on the prime first; without one, on a burn-in of the model's own
-    output that is not returned (``_burn_in``). ``greedy=True`` (or ``temperature=0``) always
+    The state is burnt in on the model's own output (not returned) and then reads the prime
+    (``_warm_up``). ``greedy=True`` (or ``temperature=0``) always
     takes the most likely token. ``rng`` (a Generator or seed) makes sampling reproducible;
     leave it None for fresh randomness. The model's ``rng`` is never touched.
     """
@@ -236,9 +241,7 @@ def generate_text(model, vocab, length, prime="", temperature=1.0, top_k=None, t
 
     generated = []
     with _evaluating(model):
-        logits, stepper = _warm_up(model, context)
-        if not primed and length:
-            logits = _burn_in(stepper, logits, context[-1], choose)
+        logits, stepper = _warm_up(model, vocab, context, primed, choose)
         for t in range(length):
             tok = choose(logits)
             generated.append(tok)
@@ -261,7 +264,7 @@ def beam_search(model, vocab, length, prime="", beam_size=5):
     Keeps ``beam_size`` hypotheses; each is extended by its ``beam_size`` most likely tokens and
     the best ``beam_size`` of all those candidates survive. ``beam_size=1`` is greedy decoding.
     Ties go to the earlier hypothesis and the lower token id, so the result is deterministic.
-    Without a prime the state is first burnt in greedily, as in ``generate_text``.
+    The state is burnt in greedily before the prime is read, as in ``generate_text``.
     """
     _check_length(length)
     if isinstance(beam_size, bool) or not isinstance(beam_size, numbers.Integral) or beam_size < 1:
@@ -270,9 +273,8 @@ def beam_search(model, vocab, length, prime="", beam_size=5):
     tokens = np.zeros((1, 0), dtype=np.int64)       # (beams, t) hypotheses so far
     scores = np.zeros(1)                             # (beams,) total log-probabilities
     with _evaluating(model):
-        logits, stepper = _warm_up(model, context)
-        if not primed and length:                   # a greedy burn-in, as generate_text's
-            logits = _burn_in(stepper, logits, context[-1], lambda z: int(np.argmax(z[0])))
+        logits, stepper = _warm_up(model, vocab, context, primed,    # a greedy burn-in
+                                   lambda z: int(np.argmax(z[0])))
         for t in range(length):
             tokens, scores, beam, tok = _beam_step(tokens, scores, logits, beam_size)
             if t + 1 < length:

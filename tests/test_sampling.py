@@ -9,6 +9,7 @@ from scratchrnn.checkpoint import save_checkpoint
 from scratchrnn.data import CharVocab, WordVocab, tokenize_words
 from scratchrnn.models import CharLM
 from scratchrnn.nn import no_grad
+from scratchrnn import sampling
 from scratchrnn.sampling import beam_search, filter_probs, generate_text, sample
 
 TEXT = "hello world\n"
@@ -237,37 +238,49 @@ def test_generate_text_validates_before_running():
         generate_text(model, vocab, -1)
 
 
-def greedy_by_steps(model, vocab, prime, length):
-    """Reference: feed the prime one token at a time, then take argmaxes."""
-    ids = list(vocab.encode(prime, strict=True))
-    state, out = None, []
+def by_steps(model, vocab, prime, length, rng=None):
+    """Reference through the modules, one token at a time: from a line break, a burn-in on the
+    model's own tokens (at least BURN_IN[0], then up to the next line break, at most
+    BURN_IN[1]), then the prime, then ``length`` tokens. Greedy, or sampled with ``rng``."""
+    first, most = sampling.BURN_IN
+    newline = vocab.stoi["\n"]
+
+    def choose(logits):
+        return int(logits[0].argmax()) if rng is None else int(sample(logits[0], rng))
+
     with no_grad():
-        for i in ids:
+        logits, state = model.step(np.array([newline]), None)
+        for n in range(most):
+            tok = choose(logits)
+            logits, state = model.step(np.array([tok]), state)
+            if n + 1 >= first and tok == newline:
+                break
+        for i in vocab.encode(prime, strict=True):
             logits, state = model.step(np.array([i]), state)
+        out = []
         for _ in range(length):
-            out.append(int(logits[0].argmax()))
+            out.append(choose(logits))
             logits, state = model.step(np.array([out[-1]]), state)
     return prime + vocab.decode(out)
 
 
-def test_without_a_prime_the_output_starts_after_a_burn_in(monkeypatch):
-    # Reference: greedy tokens from the start token ("\n"), fed one at a time through the
-    # modules. The burn-in is the first k of them: at least BURN_IN[0], then up to the next
-    # "\n" (which ends the burn-in), at most BURN_IN[1]; the output is the next 30.
-    import scratchrnn.sampling as sampling
+def greedy_by_steps(model, vocab, prime, length):
+    return by_steps(model, vocab, prime, length)
+
+
+@pytest.mark.parametrize("burn_in", [(3, 40), (0, 1), (10, 10), (0, 0)])
+def test_the_state_is_burnt_in_before_the_prime(monkeypatch, burn_in):
+    # From a zero state the model's first tokens are noise (training never starts from one),
+    # so generation first runs the model on its own output; by_steps is the reference.
+    monkeypatch.setattr(sampling, "BURN_IN", burn_in)
     model, vocab = tiny_model("lstm", seed=5)
-    newline = vocab.stoi["\n"]
-    for burn_in in [(3, 40), (0, 1), (10, 10)]:
-        monkeypatch.setattr(sampling, "BURN_IN", burn_in)
-        full = [int(c) for c in vocab.encode(greedy_by_steps(model, vocab, "\n", 80)[1:])]
-        k = burn_in[1]
-        for n, tok in enumerate(full[:burn_in[1]]):
-            if n + 1 >= burn_in[0] and tok == newline:
-                k = n + 1
-                break
-        want = vocab.decode(np.array(full[k:k + 30]))
-        assert generate_text(model, vocab, 30, greedy=True) == want
-        assert beam_search(model, vocab, 30, beam_size=1) == want
+    for prime in ("", "wo", "hello wor"):
+        for seed in (0, 1):
+            assert generate_text(model, vocab, 30, prime, rng=np.random.default_rng(seed)) == \
+                by_steps(model, vocab, prime, 30, np.random.default_rng(seed))
+        want = greedy_by_steps(model, vocab, prime, 30)
+        assert generate_text(model, vocab, 30, prime, greedy=True) == want
+        assert beam_search(model, vocab, 30, prime, beam_size=1) == want
 
 
 @pytest.mark.parametrize("model_type", ["rnn", "lstm", "gru"])
@@ -335,14 +348,17 @@ def sequence_log_probs(model, context, seqs):
 
 
 @pytest.mark.parametrize("model_type", ["gru", "lstm"])
-def test_wide_beam_finds_the_exhaustive_best(model_type):
+def test_wide_beam_finds_the_exhaustive_best(model_type, monkeypatch):
     # With beam_size >= V**(T-1) no prefix is ever pruned, so beam search is exact; any mistake
     # in reordering the per-beam state would score hypotheses with another's history.
+    # No burn-in: the state has read the start token (0 here, there is no line break) and "ab".
+    monkeypatch.setattr(sampling, "BURN_IN", (0, 0))
     vocab = CharVocab(list("abc"))
     model, _ = tiny_model(model_type, vocab=vocab, seed=4)
     T = 4
     seqs = np.array(list(itertools.product(range(3), repeat=T)))
-    best = seqs[np.argmax(sequence_log_probs(model, vocab.encode("ab"), seqs))]
+    context = np.concatenate([[sampling.start_token(vocab)], vocab.encode("ab")])
+    best = seqs[np.argmax(sequence_log_probs(model, context, seqs))]
     assert beam_search(model, vocab, T, "ab", beam_size=27) == "ab" + vocab.decode(best)
 
 
