@@ -164,24 +164,26 @@ def start_token(vocab):
     return vocab.stoi.get("\n", 0)
 
 
-def _warm_up(model, vocab, context, primed, choose):
+def _warm_up(model, vocab, context, primed, rng):
     """A Stepper that has read the prime, and its logits (1, V) for the next token. Call under
-    no_grad; ``choose(logits) -> token`` picks the model's own next token.
+    no_grad.
 
     A zero state is one that training never shows the model (the trainer carries the state
     from batch to batch), and from it the first tokens are noise, even after a short prime. So
-    the state is first burnt in on the model's own output: from a line break (the vocabulary's
-    ``start_token``), at least ``BURN_IN[0]`` tokens and then up to its next line break, at
-    most ``BURN_IN[1]`` in all. The prime, if any, is read after that, in one forward call for
-    all but its last token.
+    the state is first burnt in on the model's own output, sampled at temperature 1 with
+    ``rng`` (typical text, not a greedy loop): from a line break, at least ``BURN_IN[0]``
+    tokens and then up to its next line break, at most ``BURN_IN[1]`` in all. A vocabulary
+    without a line break starts from token 0 and runs exactly ``BURN_IN[0]`` tokens. The
+    prime, if any, is read after that, in one forward call for all but its last token.
     """
-    start = start_token(vocab)
+    newline = vocab.stoi.get("\n")
+    first, most = BURN_IN if newline is not None else (BURN_IN[0], BURN_IN[0])
     stepper = model.stepper()
-    logits = stepper.step([start])
-    for n in range(BURN_IN[1]):
-        tok = choose(logits)
+    logits = stepper.step([start_token(vocab)])
+    for n in range(most):
+        tok = int(sample(logits[0], rng))
         logits = stepper.step([tok])
-        if n + 1 >= BURN_IN[0] and tok == start:
+        if n + 1 >= first and tok == newline:
             break
     if primed:
         if len(context) > 1:
@@ -225,25 +227,26 @@ def generate_text(model, vocab, length, prime="", temperature=1.0, top_k=None, t
     """Return ``prime`` followed by ``length`` generated tokens, decoded by ``vocab``.
 
     The state is burnt in on the model's own output (not returned) and then reads the prime
-    (``_warm_up``). ``greedy=True`` (or ``temperature=0``) always
-    takes the most likely token. ``rng`` (a Generator or seed) makes sampling reproducible;
-    leave it None for fresh randomness. The model's ``rng`` is never touched.
+    (``_warm_up``). ``greedy=True`` (or ``temperature=0``) always takes the most likely token.
+    ``rng`` (a Generator or seed) makes sampling reproducible; leave it None for fresh
+    randomness. Greedy decoding burns in with a fixed seed, so it is deterministic. The
+    model's ``rng`` is never touched.
     """
     _check_length(length)
     check_sampling_args(temperature, top_k, top_p, vocab_size=len(vocab))
     context, primed = encode_prime(vocab, prime)
-    rng = _generator(rng)
-
-    def choose(logits):
-        if greedy:
-            return int(np.argmax(logits[0]))
-        return int(sample(logits[0], rng, temperature, top_k, top_p))
-
+    if length == 0:
+        return prime
+    greedy = greedy or temperature == 0
+    rng = np.random.default_rng(0) if greedy else _generator(rng)
     generated = []
     with _evaluating(model):
-        logits, stepper = _warm_up(model, vocab, context, primed, choose)
+        logits, stepper = _warm_up(model, vocab, context, primed, rng)
         for t in range(length):
-            tok = choose(logits)
+            if greedy:
+                tok = int(np.argmax(logits[0]))
+            else:
+                tok = int(sample(logits[0], rng, temperature, top_k, top_p))
             generated.append(tok)
             if t + 1 < length:      # the last token's logits are never needed
                 logits = stepper.step([tok])
@@ -264,17 +267,19 @@ def beam_search(model, vocab, length, prime="", beam_size=5):
     Keeps ``beam_size`` hypotheses; each is extended by its ``beam_size`` most likely tokens and
     the best ``beam_size`` of all those candidates survive. ``beam_size=1`` is greedy decoding.
     Ties go to the earlier hypothesis and the lower token id, so the result is deterministic.
-    The state is burnt in greedily before the prime is read, as in ``generate_text``.
+    The state is burnt in before the prime is read, as in ``generate_text`` (with a fixed
+    seed, so the result stays deterministic).
     """
     _check_length(length)
     if isinstance(beam_size, bool) or not isinstance(beam_size, numbers.Integral) or beam_size < 1:
         raise ValueError(f"beam_size must be an integer >= 1, got {beam_size!r}")
     context, primed = encode_prime(vocab, prime)
+    if length == 0:
+        return prime
     tokens = np.zeros((1, 0), dtype=np.int64)       # (beams, t) hypotheses so far
     scores = np.zeros(1)                             # (beams,) total log-probabilities
     with _evaluating(model):
-        logits, stepper = _warm_up(model, vocab, context, primed,    # a greedy burn-in
-                                   lambda z: int(np.argmax(z[0])))
+        logits, stepper = _warm_up(model, vocab, context, primed, np.random.default_rng(0))
         for t in range(length):
             tokens, scores, beam, tok = _beam_step(tokens, scores, logits, beam_size)
             if t + 1 < length:

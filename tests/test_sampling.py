@@ -22,9 +22,12 @@ def softmax(z):
 
 
 def tiny_model(model_type="gru", vocab=None, seed=0):
-    """An untrained CharLM over the characters of TEXT (V = 9): near-uniform but deterministic."""
+    """An untrained CharLM over the characters of TEXT (V = 9): near-uniform but deterministic.
+    float64, so that the Stepper and the modules' own step agree to round-off and the tests
+    that compare their token choices exactly cannot flip on a near-tie."""
     vocab = CharVocab.from_text(TEXT) if vocab is None else vocab
-    return CharLM(len(vocab), model_type, 8, 16, 1, rng=np.random.default_rng(seed)), vocab
+    return CharLM(len(vocab), model_type, 8, 16, 1, dtype=np.float64,
+                  rng=np.random.default_rng(seed)), vocab
 
 
 def save_tiny_checkpoint(path, model_type="gru"):
@@ -239,19 +242,24 @@ def test_generate_text_validates_before_running():
 
 
 def by_steps(model, vocab, prime, length, rng=None):
-    """Reference through the modules, one token at a time: from a line break, a burn-in on the
-    model's own tokens (at least BURN_IN[0], then up to the next line break, at most
-    BURN_IN[1]), then the prime, then ``length`` tokens. Greedy, or sampled with ``rng``."""
+    """Reference through the modules, one token at a time: from a line break (token 0 if the
+    vocabulary has none), a burn-in sampled at temperature 1 (at least BURN_IN[0] tokens, then
+    up to the next line break, at most BURN_IN[1]; exactly BURN_IN[0] without line breaks),
+    then the prime, then ``length`` tokens: sampled with ``rng``, or greedy if it is None
+    (whose burn-in uses seed 0)."""
     first, most = sampling.BURN_IN
-    newline = vocab.stoi["\n"]
+    newline = vocab.stoi.get("\n")
+    if newline is None:
+        most = first
+    burn_rng = np.random.default_rng(0) if rng is None else rng
 
     def choose(logits):
         return int(logits[0].argmax()) if rng is None else int(sample(logits[0], rng))
 
     with no_grad():
-        logits, state = model.step(np.array([newline]), None)
+        logits, state = model.step(np.array([0 if newline is None else newline]), None)
         for n in range(most):
-            tok = choose(logits)
+            tok = int(sample(logits[0], burn_rng))
             logits, state = model.step(np.array([tok]), state)
             if n + 1 >= first and tok == newline:
                 break
@@ -268,7 +276,7 @@ def greedy_by_steps(model, vocab, prime, length):
     return by_steps(model, vocab, prime, length)
 
 
-@pytest.mark.parametrize("burn_in", [(3, 40), (0, 1), (10, 10), (0, 0)])
+@pytest.mark.parametrize("burn_in", [(3, 40), (0, 1), (10, 10), (0, 0), (50, 200)])
 def test_the_state_is_burnt_in_before_the_prime(monkeypatch, burn_in):
     # From a zero state the model's first tokens are noise (training never starts from one),
     # so generation first runs the model on its own output; by_steps is the reference.
@@ -281,6 +289,14 @@ def test_the_state_is_burnt_in_before_the_prime(monkeypatch, burn_in):
         want = greedy_by_steps(model, vocab, prime, 30)
         assert generate_text(model, vocab, 30, prime, greedy=True) == want
         assert beam_search(model, vocab, 30, prime, beam_size=1) == want
+
+
+def test_a_vocabulary_without_line_breaks_burns_in_a_fixed_number_of_tokens():
+    vocab = CharVocab(list("abc"))
+    model, _ = tiny_model("gru", vocab=vocab, seed=6)
+    for prime in ("", "ab"):
+        assert generate_text(model, vocab, 20, prime, rng=np.random.default_rng(3)) == \
+            by_steps(model, vocab, prime, 20, np.random.default_rng(3))
 
 
 @pytest.mark.parametrize("model_type", ["rnn", "lstm", "gru"])

@@ -109,8 +109,38 @@ def test_unsupported_layers_and_bad_states_are_refused_with_the_reason():
     for rnn, word in cases:
         with pytest.raises(ValueError, match=word):
             Stepper(emb, rnn, dec)
+    with pytest.raises(TypeError, match="must be a scratchrnn.nn RNN, LSTM or GRU"):
+        Stepper(emb, Linear(3, 4), dec)
     stepper = Stepper(emb, RNN(3, 4, num_layers=2), dec)
     with pytest.raises(ValueError, match=r"state must be \(2, B, 4\)"):
         stepper.reset(np.zeros((1, 3, 4)))
     with pytest.raises(IndexError):
         stepper.step([5])                       # outside the vocabulary of 5
+    with pytest.raises(ValueError, match=r"ids must be \(1,\) token indices.*got shape \(2,\)"):
+        stepper.step([1, 2])
+    lstm = Stepper(emb, LSTM(3, 4, num_layers=2), dec)
+    with pytest.raises(ValueError, match=r"the tuple \(h, c\)"):
+        lstm.reset(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match=r"c must have h's shape \(2, 3, 4\)"):
+        lstm.reset((np.zeros((2, 3, 4)), np.zeros((2, 1, 4))))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_layers_without_biases(kind):
+    rnn = {"lstm": LSTM, "gru": GRU}.get(kind, RNN)(5, 7, num_layers=2, bias=False,
+                                                      dtype=np.float64)
+    emb, dec = Embedding(11, 5, dtype=np.float64), Linear(7, 11, bias=False, dtype=np.float64)
+    if kind == "rnn_relu":
+        rnn.nonlinearity = "relu"
+    stepper, state = Stepper(emb, rnn, dec, batch_size=2), None
+    with no_grad():
+        for tok in ([1, 2], [3, 4], [5, 6]):
+            out, state = rnn(emb(np.array([tok])), state)
+            np.testing.assert_allclose(stepper.step(tok), dec(out)[0], rtol=0, atol=1e-12)
+
+
+def test_reset_after_select_keeps_the_new_number_of_rows():
+    stepper = make("gru").stepper()
+    stepper.select([0, 0, 0])
+    stepper.reset()
+    assert stepper.step([1, 2, 3]).shape == (3, 11)

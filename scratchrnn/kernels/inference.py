@@ -1,8 +1,8 @@
 """One step of a recurrent layer for generation: no cache, no allocation, one product per layer.
 
 Generating text feeds one token at a time at batch 1, where a training kernel's bookkeeping
-(shape checks, caches, per-call buffers, ~10 us per NumPy call) costs more than the
-arithmetic. These kernels are the inference-only fast path (docs/performance.md):
+(shape checks, caches, per-call buffers: dozens of NumPy calls of ~1 us each) costs more than
+the arithmetic. These kernels are the inference-only fast path (docs/performance.md):
 
 * the weights are packed once, ``pack_*(W_ih, W_hh, b_ih, b_hh) -> W (D + 1 + H, G)``, with
   the biases as the middle row, so that a step's pre-activations are ONE product of the row

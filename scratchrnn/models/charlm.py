@@ -99,6 +99,7 @@ class CharLM(Module):
         return logits[0].astype(np.float64), state
 
     def stepper(self, batch_size=1):
-        """The generation fast path (``Stepper``): same numbers as ``step``, several times
-        faster, from a snapshot of the current parameters with dropout off."""
+        """The generation fast path (``Stepper``): the same function as ``step`` (to round-off),
+        several times faster, from a snapshot of the current parameters with dropout off; its
+        logits are in the model's dtype, a view that its next step overwrites."""
         return Stepper(self.embedding, self.rnn, self.decoder, batch_size)

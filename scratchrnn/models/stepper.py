@@ -23,8 +23,15 @@ from ..kernels import inference as KI
 from ..nn import GRU, LSTM, RNN
 
 
+KINDS = ((LSTM, "lstm"), (GRU, "gru"), (RNN, "rnn"))
+
+
 class Stepper:
     def __init__(self, embedding, rnn, decoder, batch_size=1):
+        kinds = [name for cls, name in KINDS if isinstance(rnn, cls)]
+        if not kinds:
+            raise TypeError(f"Stepper: the recurrent layer must be a scratchrnn.nn RNN, LSTM or "
+                            f"GRU, got {type(rnn).__name__}")
         if rnn.bidirectional:
             raise ValueError("Stepper: a bidirectional layer needs the whole sequence; "
                              "generation runs left to right (use bidirectional=False)")
@@ -34,7 +41,7 @@ class Stepper:
         if isinstance(rnn, GRU) and not rnn.reset_after:
             raise ValueError("Stepper: the reset-before GRU has no fast path; "
                              "call the modules step by step under no_grad() instead")
-        self.kind = {LSTM: "lstm", GRU: "gru", RNN: "rnn"}[type(rnn)]
+        self.kind = kinds[0]
         self.nonlinearity = getattr(rnn, "nonlinearity", "tanh")
         pack = {"lstm": KI.pack_lstm, "gru": KI.pack_gru, "rnn": KI.pack_rnn}[self.kind]
         self.weights = [pack(*(None if p is None else p.data for p in group))
@@ -50,16 +57,24 @@ class Stepper:
     # ------------------------------------------------------------ state
     def reset(self, state=None, batch_size=None):
         """Start from ``state`` (what the recurrent module returns: h (L, B, H), for the LSTM
-        (h, c)) or, if None, from zeros for ``batch_size`` rows (default: the current one)."""
+        the tuple (h, c)), which sets the batch size, or, if None, from zeros for
+        ``batch_size`` rows (default: the current number)."""
         if state is None:
             B = self.B if batch_size is None else batch_size
             self._allocate(B)
             return
-        h, c = state if self.kind == "lstm" else (state, None)
-        h = np.asarray(h)
+        if self.kind == "lstm":
+            if not isinstance(state, (tuple, list)) or len(state) != 2:
+                raise ValueError("Stepper.reset: an LSTM's state is the tuple (h, c), "
+                                 "each (num_layers, B, hidden_size)")
+            h, c = np.asarray(state[0]), np.asarray(state[1])
+        else:
+            h, c = np.asarray(state), None
         if h.ndim != 3 or h.shape[0] != self.L or h.shape[2] != self.H:
             raise ValueError(f"Stepper.reset: state must be ({self.L}, B, {self.H}), "
                              f"got {h.shape}")
+        if c is not None and c.shape != h.shape:
+            raise ValueError(f"Stepper.reset: c must have h's shape {h.shape}, got {c.shape}")
         self._allocate(h.shape[1])
         self._h[:] = h.transpose(1, 0, 2)
         if c is not None:
@@ -72,10 +87,12 @@ class Stepper:
         return (h, self._c.copy()) if self.kind == "lstm" else h
 
     def select(self, index):
-        """Keep and reorder rows: row k becomes the old row index[k] (beam search)."""
+        """Keep and reorder rows: row k becomes the old row index[k] (beam search). In place
+        when the number of rows stays the same."""
         index = np.asarray(index)
         rows, c = self._rows[index], None if self._c is None else self._c[:, index]
-        self._allocate(len(index))
+        if len(index) != self.B:
+            self._allocate(len(index))
         self._rows[:] = rows
         if c is not None:
             self._c[:] = c
@@ -115,8 +132,13 @@ class Stepper:
 
     # ------------------------------------------------------------ one token
     def step(self, ids):
-        """ids (B,) token indices -> logits (B, V) for the next token (a view, see above)."""
-        np.take(self.embedding, ids, axis=0, out=self._x)
+        """ids (B,) token indices -> logits (B, V) for the next token (a view, see above).
+        As in NumPy indexing, a negative id counts from the end of the vocabulary."""
+        try:
+            np.take(self.embedding, ids, axis=0, out=self._x)
+        except ValueError:      # only a wrong number of ids gets here (too large: IndexError)
+            raise ValueError(f"Stepper.step: ids must be ({self.B},) token indices, one per "
+                             f"row, got shape {np.shape(ids)}") from None
         for products, infer, args in self._layers:
             for inp, W, out in products:
                 np.matmul(inp, W, out=out)
