@@ -23,12 +23,12 @@ from ..kernels import inference as KI
 from ..nn import GRU, LSTM, RNN
 
 
-KINDS = ((LSTM, "lstm"), (GRU, "gru"), (RNN, "rnn"))
+KINDS = ((LSTM, "lstm", KI.pack_lstm), (GRU, "gru", KI.pack_gru), (RNN, "rnn", KI.pack_rnn))
 
 
 class Stepper:
     def __init__(self, embedding, rnn, decoder, batch_size=1):
-        kinds = [name for cls, name in KINDS if isinstance(rnn, cls)]
+        kinds = [(name, pack) for cls, name, pack in KINDS if isinstance(rnn, cls)]
         if not kinds:
             raise TypeError(f"Stepper: the recurrent layer must be a scratchrnn.nn RNN, LSTM or "
                             f"GRU, got {type(rnn).__name__}")
@@ -41,9 +41,8 @@ class Stepper:
         if isinstance(rnn, GRU) and not rnn.reset_after:
             raise ValueError("Stepper: the reset-before GRU has no fast path; "
                              "call the modules step by step under no_grad() instead")
-        self.kind = kinds[0]
+        self.kind, pack = kinds[0]
         self.nonlinearity = getattr(rnn, "nonlinearity", "tanh")
-        pack = {"lstm": KI.pack_lstm, "gru": KI.pack_gru, "rnn": KI.pack_rnn}[self.kind]
         self.weights = [pack(*(None if p is None else p.data for p in group))
                         for group in rnn._groups]
         self.embedding = embedding.weight.data.copy()               # (V, E)
