@@ -28,6 +28,11 @@ def _stack(W_ih, b, W_hh):
     return np.vstack([W_ih, b[None], W_hh])
 
 
+def pack_linear(W, b=None):
+    """A Linear's W (O, D), b (O,) or None -> (D + 1, O): [x | 1] @ it = W x + b."""
+    return np.vstack([W.T, _bias(b, W.shape[0], W.dtype)[None]])
+
+
 # ------------------------------------------------------------------ vanilla RNN
 def pack_rnn(W_ih, W_hh, b_ih=None, b_hh=None):
     """W_ih (H, D), W_hh (H, H), b_ih, b_hh (H,) or None -> W (D + 1 + H, H):

@@ -46,11 +46,11 @@ class Stepper:
         self.weights = [pack(*(None if p is None else p.data for p in group))
                         for group in rnn._groups]
         self.embedding = embedding.weight.data.copy()               # (V, E)
-        W_dec = decoder.weight.data                                  # (V, H)
-        b_dec = np.zeros(len(W_dec), W_dec.dtype) if decoder.bias is None else decoder.bias.data
-        self.W_out = np.vstack([W_dec.T, b_dec[None]])              # (H + 1, V): [h | 1] @ W_out
+        self.W_out = KI.pack_linear(decoder.weight.data,            # (H + 1, V)
+                                    None if decoder.bias is None else decoder.bias.data)
         self.E, self.H, self.L = embedding.embedding_dim, rnn.hidden_size, rnn.num_layers
-        self.dtype = W_dec.dtype
+        self.dtype = self.W_out.dtype
+        self.B = None
         self.reset(batch_size=batch_size)
 
     # ------------------------------------------------------------ state
@@ -59,8 +59,10 @@ class Stepper:
         the tuple (h, c)), which sets the batch size, or, if None, from zeros for
         ``batch_size`` rows (default: the current number)."""
         if state is None:
-            B = self.B if batch_size is None else batch_size
-            self._allocate(B)
+            self._resize(self.B if batch_size is None else batch_size)
+            self._h[:] = 0
+            if self._c is not None:
+                self._c[:] = 0
             return
         if self.kind == "lstm":
             if not isinstance(state, (tuple, list)) or len(state) != 2:
@@ -74,7 +76,7 @@ class Stepper:
                              f"got {h.shape}")
         if c is not None and c.shape != h.shape:
             raise ValueError(f"Stepper.reset: c must have h's shape {h.shape}, got {c.shape}")
-        self._allocate(h.shape[1])
+        self._resize(h.shape[1])
         self._h[:] = h.transpose(1, 0, 2)
         if c is not None:
             self._c[:] = c
@@ -86,17 +88,18 @@ class Stepper:
         return (h, self._c.copy()) if self.kind == "lstm" else h
 
     def select(self, index):
-        """Keep and reorder rows: row k becomes the old row index[k] (beam search). In place
-        when the number of rows stays the same."""
+        """Keep and reorder rows: row k becomes the old row index[k] (beam search)."""
         index = np.asarray(index)
         rows, c = self._rows[index], None if self._c is None else self._c[:, index]
-        if len(index) != self.B:
-            self._allocate(len(index))
+        self._resize(len(index))
         self._rows[:] = rows
         if c is not None:
             self._c[:] = c
 
-    def _allocate(self, B):
+    def _resize(self, B):
+        """Buffers for B rows: kept if B is unchanged (their contents are then stale)."""
+        if B == self.B:
+            return
         E, H, L, dt = self.E, self.H, self.L, self.dtype
         self.B = B
         self._rows = np.ones((B, E + 1 + L * (H + 1)), dt)    # [x | 1 | h_0 | 1 | ... | h_{L-1} | 1]
