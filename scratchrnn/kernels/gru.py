@@ -23,9 +23,9 @@ Backward, given dh_t:
 
 Layout for speed (docs/performance.md), as in lstm.py: all input projections are one
 product before the loop; one product per step for the recurrent part, which also adds
-b_hh, b_ir and b_iz through a bias column (``_layout.py``; b_in sits outside r * (.) and is
+b_hh, b_ir and b_iz through a bias column (``_fast/layout.py``; b_in sits outside r * (.) and is
 added to the projections); no allocation inside the time loop, and the large buffers are
-recycled between calls (``_workspace.py``). The sequence kernel keeps a step's gates
+recycled between calls (``_fast/workspace.py``). The sequence kernel keeps a step's gates
 gate-major, (3, B, H), so that each gate is a contiguous block (NumPy's element-wise work
 is about three times faster on contiguous arrays than on column slices); the pointwise
 functions accept either layout (``gate_blocks``). Reset-after backward keeps each step's
@@ -36,8 +36,8 @@ input gradient, so the weight and input gradients are a few large products after
 """
 import numpy as np
 
-from . import _workspace as ws
-from ._layout import bias_in_product, gate_blocks, states_with_ones, weight_with_bias
+from ._fast import workspace as ws
+from ._fast.layout import bias_in_product, gate_blocks, states_with_ones, weight_with_bias
 from .activations import sigmoid
 
 
@@ -229,7 +229,7 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reset_after=
     gates = buf[:T].reshape(T, 3, B, H)
     np.matmul(x.reshape(T * B, D), W_ih.T, out=proj.reshape(T * B, 3 * H))
     # Biases: b_hr, b_hz and b_hn ride along in the recurrent product (hs[t] = [h_{t-1}, 1],
-    # see _layout.py), and so do b_ir, b_iz, which add to the same sums. b_in sits outside
+    # see _fast/layout.py), and so do b_ir, b_iz, which add to the same sums. b_in sits outside
     # r * (.), so it is added to the projections' n block.
     hs = states_with_ones(T, B, H, dt)
     hs[0, :, :H] = h0

@@ -23,10 +23,10 @@ How the sequence kernels are arranged for speed (docs/performance.md):
   the loop does one (B, H) x (H, 4H) product per step for all four gates;
 * the biases cost no pass of their own: the state buffer carries a constant 1 after h and
   the recurrent weight a bias column, so the per-step product adds b_ih + b_hh, and in
-  backward the product that gives dW_hh also gives db (``_layout.py``);
+  backward the product that gives dW_hh also gives db (``_fast/layout.py``);
 * all element-wise work of a step runs over whole blocks, in place, into buffers allocated
   once per call (nothing is allocated inside the time loop; the large buffers are
-  recycled between calls, ``_workspace.py``);
+  recycled between calls, ``_fast/workspace.py``);
 * the gates of a step are stored gate-major, (4, B, H): each gate is then one contiguous
   (B, H) block, and NumPy runs element-wise work on contiguous arrays about three times
   faster than on the (B, H) column slices of a (B, 4H) array. The pointwise functions
@@ -44,8 +44,8 @@ used). So a forward cache can be backpropagated only once.
 """
 import numpy as np
 
-from . import _workspace as ws
-from ._layout import bias_in_product, gate_blocks, states_with_ones, weight_with_bias
+from ._fast import workspace as ws
+from ._fast.layout import bias_in_product, gate_blocks, states_with_ones, weight_with_bias
 from .activations import sigmoid, tanh_via_sigmoid_
 
 
@@ -151,7 +151,7 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None):
     proj = buf[1:].reshape(T, B, 4 * H)             # slots 1..T: input projections, ...
     gates = buf[:T].reshape(T, 4, B, H)             # ... slot t: gates of step t, gate-major
     # All T input projections in one product. The biases ride along in the recurrent
-    # product: hs[t] = [h_{t-1}, 1] and W = [W_hh, b_ih + b_hh] (see _layout.py).
+    # product: hs[t] = [h_{t-1}, 1] and W = [W_hh, b_ih + b_hh] (see _fast/layout.py).
     np.matmul(x.reshape(T * B, D), W_ih.T, out=proj.reshape(T * B, 4 * H))
     hs = states_with_ones(T, B, H, dt)              # hs[t] = [h_{t-1}, 1], hs[0] from h0
     bias = None if b_ih is None else b_ih + b_hh
@@ -230,7 +230,7 @@ def lstm_backward(dout, dh_T, dc_T, cache):
             np.copyto(dh, rec, where=valid[t])
     da2 = da.reshape(T * B, 4 * H)
     dW_ih = np.matmul(da2.T, x.reshape(T * B, D))
-    dW_hb = np.matmul(da2.T, hs[:T].reshape(T * B, H + 1))   # [dW_hh, db]: see _layout.py
+    dW_hb = np.matmul(da2.T, hs[:T].reshape(T * B, H + 1))   # [dW_hh, db]: see _fast/layout.py
     dW_hh = dW_hb[:, :H]
     db = dW_hb[:, H] if cache["has_bias"] else None
     dx = np.matmul(da2, W_ih).reshape(T, B, D)

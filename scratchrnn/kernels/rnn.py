@@ -14,8 +14,8 @@ Backward, given dh_t (from the output at t and from step t+1):
 """
 import numpy as np
 
-from . import _workspace as ws
-from ._layout import bias_in_product, states_with_ones, weight_with_bias
+from ._fast import workspace as ws
+from ._fast.layout import bias_in_product, states_with_ones, weight_with_bias
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -65,7 +65,7 @@ def rnn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, nonlinearity
 
     All T input projections are one matrix product; each step's recurrent product, with
     both biases riding along in it (hs[t] = [h_{t-1}, 1], W = [W_hh, b_ih + b_hh]: see
-    _layout.py), is written straight into h_t's slot, then activated in place.
+    _fast/layout.py), is written straight into h_t's slot, then activated in place.
     """
     T, B, D = x.shape
     H = W_hh.shape[0]
@@ -127,7 +127,7 @@ def rnn_backward(dout, dh_T, cache):
             np.copyto(dh, rec, where=valid[t])
     da2 = da.reshape(T * B, H)
     dW_ih = np.matmul(da2.T, x.reshape(T * B, D))
-    dW_hb = np.matmul(da2.T, hs[:T].reshape(T * B, H + 1))   # [dW_hh, db]: see _layout.py
+    dW_hb = np.matmul(da2.T, hs[:T].reshape(T * B, H + 1))   # [dW_hh, db]: see _fast/layout.py
     db = dW_hb[:, H] if has_bias else None
     dx = np.matmul(da2, W_ih).reshape(T, B, D)
     ws.give_back(da)

@@ -11,7 +11,7 @@
 """
 import numpy as np
 
-from . import _workspace as ws
+from . import workspace as ws
 
 
 def gate_blocks(a, n):
@@ -29,7 +29,7 @@ def gate_blocks(a, n):
 
 def states_with_ones(T, B, H, dtype):
     """A (T + 1, B, H + 1) state buffer whose last column is 1: hs[t] = [h_{t-1}, 1]
-    (a recycled buffer, see _workspace.py)."""
+    (a recycled buffer, see workspace.py)."""
     hs = ws.empty((T + 1, B, H + 1), dtype)
     hs[:, :, H] = 1
     return hs
