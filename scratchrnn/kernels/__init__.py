@@ -7,3 +7,4 @@ from .lstm import lstm_step_forward, lstm_step_backward, lstm_forward, lstm_back
 from .gru import gru_step_forward, gru_step_backward, gru_forward, gru_backward
 from .layers import (linear_forward, linear_backward, embedding_forward, embedding_backward,
                      dropout_forward, dropout_backward, softmax_cross_entropy)
+from .attention import attention_forward, attention_backward
