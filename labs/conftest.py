@@ -1,8 +1,8 @@
 """pytest set-up for the lab graders: ``pytest labs/lab01_rnn_step``.
 
 Adds ``--impl`` (same as the environment variable SCRATCHRNN_LAB_IMPL): which implementation
-the graders load through the ``impl`` fixture, ``stub`` (default: the file you edit),
-``reference`` (the library's solution), or a module / file path (see labs/grading.py).
+the graders load through the ``impl`` fixture, ``stub`` (default: the file you edit) or another
+module / file path (see labs/grading.py).
 """
 import os
 import sys
@@ -27,8 +27,8 @@ from labs import grading  # noqa: E402
 
 def pytest_addoption(parser):
     parser.addoption("--impl", default=None,
-                     help="what the lab graders grade: 'stub' (default, your file), "
-                          "'reference' (the library's solution), a module path or a .py file. "
+                     help="what the lab graders grade: 'stub' (default, your file in the lab "
+                          "folder), or another .py file or module path. "
                           f"Same as the environment variable {grading.ENV_VAR}.")
 
 
@@ -37,7 +37,9 @@ def _spec(config):
 
 
 def pytest_report_header(config):
-    return f"scratchrnn labs: grading {_spec(config)!r} ({grading.ENV_VAR} or --impl to change)"
+    spec = _spec(config)
+    what = "your files in the lab folders" if spec == "stub" else repr(spec)
+    return f"scratchrnn labs: grading {what}"
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +49,13 @@ def impl(request):
     spec = _spec(request.config)
     try:
         return grading.load_impl(spec, lab)
+    except grading.ReferenceNotShipped as e:
+        problem, not_shipped = str(e), True
     except Exception as e:  # a syntax error in the student's file is the usual cause
-        problem = f"{type(e).__name__}: {e}"
+        problem, not_shipped = f"{type(e).__name__}: {e}", False
     # Failing outside the except block keeps pytest from printing the grader's traceback.
+    if not_shipped:
+        grading.fail(f"cannot grade {spec!r}: {problem}")
     target = grading.stub_path(lab) if spec == "stub" else spec
     grading.fail(f"could not import {grading.describe_impl(spec, lab)}: {problem}\n"
                  f"  hint: run `python {target}` to see the full error.")

@@ -11,7 +11,8 @@ Graders never need the solution:
 Choosing the implementation (``SCRATCHRNN_LAB_IMPL`` or ``pytest --impl``):
 
     stub        the student's file in the lab folder (default)
-    reference   the library's solution, ``scratchrnn.labs_reference.labNN``
+    reference   the answer key ``labs/_reference/labNN.py`` (maintainers only: it is not
+                shipped to students, and grading against it fails where it is absent)
     a.b.c       any importable module; ``{lab}`` in it is replaced by ``lab01`` ... ``lab06``
     x/y.py      any Python file
 """
@@ -26,6 +27,7 @@ import pytest
 
 ENV_VAR = "SCRATCHRNN_LAB_IMPL"
 LABS_DIR = Path(__file__).resolve().parent
+REFERENCE_DIR = LABS_DIR / "_reference"      # the answer key: in the repository, never exported
 
 # lab id -> (folder, the one file the student edits). The order is the order to take them.
 LABS = {
@@ -62,8 +64,12 @@ def describe_impl(spec, lab):
     if spec == "stub":
         return f"your stub {stub_path(lab).relative_to(LABS_DIR.parent)}"
     if spec == "reference":
-        return f"the reference solution scratchrnn.labs_reference.{lab}"
+        return f"the reference solution labs/_reference/{lab}.py"
     return spec.replace("{lab}", lab)
+
+
+class ReferenceNotShipped(ImportError):
+    """``--impl reference`` where the answer key is absent (an exported class folder)."""
 
 
 _counter = itertools.count()
@@ -88,7 +94,11 @@ def load_impl(spec, lab):
     if spec == "stub":
         return _load_file(stub_path(lab))
     if spec == "reference":
-        return importlib.import_module(f"scratchrnn.labs_reference.{lab}")
+        if not (REFERENCE_DIR / f"{lab}.py").is_file():
+            raise ReferenceNotShipped(
+                f"the reference solution is not shipped with these labs ({REFERENCE_DIR.name}/ is "
+                f"absent); grade your own file: pytest labs/{LABS[lab][0]}")
+        return importlib.import_module(f"labs._reference.{lab}")
     spec = spec.replace("{lab}", lab)
     if spec.endswith(".py") or os.sep in spec or "/" in spec:
         return _load_file(spec)

@@ -22,7 +22,7 @@ from labs.grading import LABS, LABS_DIR  # noqa: E402
 
 
 def _ref(lab):
-    return importlib.import_module(f"scratchrnn.labs_reference.{lab}")
+    return importlib.import_module(f"labs._reference.{lab}")
 
 
 def _normal(rng, shape, scale=1.0):

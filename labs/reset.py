@@ -109,7 +109,8 @@ def main(argv=None):
             kept = f" (your version is kept as {backup.name})" if backup else ""
             print(f"{lab}: restored {LABS[lab][0]}/{LABS[lab][1]}{kept}")
     else:
-        p.print_help()
+        p.print_usage(sys.stderr)
+        sys.exit("labs.reset: say which lab to restore (e.g. lab03 or 3), or --all, or --export DIR")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 For every lab in labs/, its grader is run in-process (pytest.main with a collecting plugin)
 against three kinds of implementation, chosen with the graders' own ``--impl`` switch:
 
-* the reference solution (scratchrnn.labs_reference.labNN): every test must pass;
+* the reference solution (labs/_reference/labNN.py): every test must pass;
 * the untouched stub (labs/labNN_*/<stub>.py): every test must fail;
 * each deliberately wrong implementation in tests/lab_mutants/labNN_*.py: at least one test
   must fail (run with -x: the first failure is enough).
@@ -15,6 +15,7 @@ and an export whose stubs are replaced by the reference solution passes in a fre
 (what a student does: paste a solution, run pytest), and labs/ stays out of a plain ``pytest``.
 """
 import configparser
+import re
 import os
 import shutil
 import subprocess
@@ -159,7 +160,7 @@ def test_export_with_reference_pasted_passes_in_a_fresh_process(tmp_path):
     dest = tmp_path / "class"
     reset.export(dest)
     for lab, (folder, stub) in LABS.items():
-        src = ROOT / "scratchrnn" / "labs_reference" / f"{lab}.py"
+        src = ROOT / "labs" / "_reference" / f"{lab}.py"
         shutil.copyfile(src, dest / "labs" / folder / stub)
     env = {k: v for k, v in os.environ.items() if k != "SCRATCHRNN_LAB_IMPL"}
     env["MPLBACKEND"] = "Agg"
@@ -215,3 +216,55 @@ def _register_summary(request):
     if not pm.has_plugin("scratchrnn-lab-proof"):
         pm.register(_ProofSummary(), "scratchrnn-lab-proof")
     yield
+
+
+# --------------------------------------------------------------------------- the answer key stays home
+def test_export_ships_no_solution_and_cannot_grade_against_one(tmp_path):
+    from labs import reset
+    dest = tmp_path / "class"
+    reset.export(dest)
+    shipped = [p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()]
+    assert not [p for p in shipped if "_reference" in p or "make_fixtures" in p], shipped
+    reference_code = {p.read_bytes() for p in (ROOT / "labs" / "_reference").glob("lab*.py")}
+    assert not [p for p in dest.rglob("*.py") if p.read_bytes() in reference_code]
+    env = {k: v for k, v in os.environ.items() if k != "SCRATCHRNN_LAB_IMPL"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "labs/lab01_rnn_step", "--impl", "reference"],
+                          cwd=dest, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "the reference solution is not shipped" in proc.stdout, proc.stdout[-3000:]
+    assert " passed" not in proc.stdout
+
+
+def test_pytest_banner_does_not_advertise_the_reference():
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           str(ROOT / "labs" / "lab01_rnn_step")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k != "SCRATCHRNN_LAB_IMPL"})
+    proc_help = subprocess.run([sys.executable, "-m", "pytest", "--help", "-p", "no:cacheprovider",
+                                "--rootdir", str(ROOT / "labs")], cwd=ROOT / "labs",
+                               capture_output=True, text=True, timeout=300)
+    assert "--impl" in proc_help.stdout
+    assert "reference" not in (proc.stdout + proc_help.stdout).lower()
+
+
+def test_reset_without_a_lab_exits_non_zero():
+    proc = subprocess.run([sys.executable, "-m", "labs.reset"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode != 0 and "say which lab" in proc.stderr
+
+
+def test_wheel_holds_no_lab_material(tmp_path):
+    """The installed package is the library only: no stub, grader, handout or answer key."""
+    import zipfile
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                           "--quiet", "-w", str(tmp_path), str(ROOT)],
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {proc.stderr[-500:]}")
+    wheel, = tmp_path.glob("scratchrnn-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.startswith("scratchrnn/kernels/") for n in names)
+    lab_files = [n for n in names if n.split("/")[0] == "labs" or "labs_reference" in n
+                 or re.search(r"lab\d\d", n)]
+    assert not lab_files, lab_files

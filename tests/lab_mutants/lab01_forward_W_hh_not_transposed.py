@@ -1,7 +1,7 @@
 """lab01: forward uses h_prev @ W_hh (missing transpose; the shapes still fit)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab01 import *  # noqa: F401,F403
+from labs._reference.lab01 import *  # noqa: F401,F403
 
 
 def rnn_step_forward(x, h_prev, W_ih, W_hh, b):

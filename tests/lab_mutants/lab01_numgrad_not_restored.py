@@ -1,7 +1,7 @@
 """lab01: numerical_gradient restores x by x[i] += h after x[i] -= 2h (round-off left behind)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab01 import *  # noqa: F401,F403
+from labs._reference.lab01 import *  # noqa: F401,F403
 
 
 def numerical_gradient(f, x, dout=None, h=1e-5):

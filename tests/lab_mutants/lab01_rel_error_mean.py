@@ -1,7 +1,7 @@
 """lab01: rel_error averages the entries instead of taking the worst one."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab01 import *  # noqa: F401,F403
+from labs._reference.lab01 import *  # noqa: F401,F403
 
 
 def rel_error(a, b):

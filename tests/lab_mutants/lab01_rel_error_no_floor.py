@@ -1,7 +1,7 @@
 """lab01: rel_error divides by |a| + |b| with no 1e-8 floor (0/0 = nan for equal zeros)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab01 import *  # noqa: F401,F403
+from labs._reference.lab01 import *  # noqa: F401,F403
 
 
 def rel_error(a, b):

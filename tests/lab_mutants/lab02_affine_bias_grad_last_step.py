@@ -1,7 +1,7 @@
 """lab02: temporal_affine_backward sums db_y and dW_hy over the batch of the last step only."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab02 import *  # noqa: F401,F403
+from labs._reference.lab02 import *  # noqa: F401,F403
 
 
 def temporal_affine_forward(h, W_hy, b_y):

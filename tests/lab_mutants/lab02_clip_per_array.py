@@ -1,7 +1,7 @@
 """lab02: clip_by_norm clips each array by its own norm instead of the joint norm."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab02 import *  # noqa: F401,F403
+from labs._reference.lab02 import *  # noqa: F401,F403
 
 
 def clip_by_norm(grads, max_norm):

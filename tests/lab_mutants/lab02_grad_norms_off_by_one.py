@@ -1,7 +1,7 @@
 """lab02: hidden_grad_norms records the norm AFTER stepping back (shifted by one step)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab02 import *  # noqa: F401,F403
+from labs._reference.lab02 import *  # noqa: F401,F403
 
 
 def hidden_grad_norms(x, h0, W_ih, W_hh, b, dh_last):

@@ -1,8 +1,8 @@
 """lab02: temporal_softmax_loss averages over all T*B positions, padded ones included."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab02 import temporal_softmax_loss as _ref_loss
-from scratchrnn.labs_reference.lab02 import *  # noqa: F401,F403
+from labs._reference.lab02 import temporal_softmax_loss as _ref_loss
+from labs._reference.lab02 import *  # noqa: F401,F403
 
 
 def temporal_softmax_loss(scores, y, mask):

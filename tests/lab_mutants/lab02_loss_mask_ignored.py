@@ -1,8 +1,8 @@
 """lab02: temporal_softmax_loss ignores the mask (padding counts in the loss)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab02 import temporal_softmax_loss as _ref_loss
-from scratchrnn.labs_reference.lab02 import *  # noqa: F401,F403
+from labs._reference.lab02 import temporal_softmax_loss as _ref_loss
+from labs._reference.lab02 import *  # noqa: F401,F403
 
 
 def temporal_softmax_loss(scores, y, mask):

@@ -1,7 +1,7 @@
 """lab02: rnn_backward drops the gradient from step t+1 (each step sees only dh[t])."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab02 import *  # noqa: F401,F403
+from labs._reference.lab02 import *  # noqa: F401,F403
 
 
 def rnn_forward(x, h0, W_ih, W_hh, b):

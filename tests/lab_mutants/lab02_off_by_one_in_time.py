@@ -1,7 +1,7 @@
 """lab02: rnn_forward stores h_{t-1} at index t (h[0] = h0, the last state is lost)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab02 import *  # noqa: F401,F403
+from labs._reference.lab02 import *  # noqa: F401,F403
 
 
 def rnn_forward(x, h0, W_ih, W_hh, b):

@@ -1,7 +1,7 @@
 """lab02: softmax without subtracting the max (exp overflows for large scores)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab02 import *  # noqa: F401,F403
+from labs._reference.lab02 import *  # noqa: F401,F403
 
 
 def temporal_softmax_loss(scores, y, mask):

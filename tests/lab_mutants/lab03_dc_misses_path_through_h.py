@@ -1,7 +1,7 @@
 """lab03: backward forgets that h = o*tanh(c) also sends gradient into c."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab03 import *  # noqa: F401,F403
+from labs._reference.lab03 import *  # noqa: F401,F403
 
 
 def _sig(x):

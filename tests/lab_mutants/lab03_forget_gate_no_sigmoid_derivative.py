@@ -1,7 +1,7 @@
 """lab03: the forget gate's sigmoid derivative f(1-f) is missing."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab03 import *  # noqa: F401,F403
+from labs._reference.lab03 import *  # noqa: F401,F403
 
 
 def _sig(x):

@@ -1,7 +1,7 @@
 """lab03: lstm_backward carries dh but restarts dc at zero at every step."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab03 import *  # noqa: F401,F403
+from labs._reference.lab03 import *  # noqa: F401,F403
 
 
 def _sig(x):

@@ -1,7 +1,7 @@
 """lab04: the candidate's tanh derivative (1 - n^2) is missing."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab04 import *  # noqa: F401,F403
+from labs._reference.lab04 import *  # noqa: F401,F403
 
 
 def _sig(x):

@@ -1,7 +1,7 @@
 """lab04: textbook reset (W_hn (r * h_prev)) instead of PyTorch's r * (W_hn h_prev + b_hn)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab04 import *  # noqa: F401,F403
+from labs._reference.lab04 import *  # noqa: F401,F403
 
 
 def _sig(x):

@@ -1,7 +1,7 @@
 """lab04: gru_backward keeps only one step's weight gradients."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab04 import *  # noqa: F401,F403
+from labs._reference.lab04 import *  # noqa: F401,F403
 
 
 def _sig(x):

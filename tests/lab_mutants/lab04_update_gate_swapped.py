@@ -1,7 +1,7 @@
 """lab04: h = z * n + (1 - z) * h_prev (the roles of z and 1 - z swapped)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab04 import *  # noqa: F401,F403
+from labs._reference.lab04 import *  # noqa: F401,F403
 
 
 def _sig(x):

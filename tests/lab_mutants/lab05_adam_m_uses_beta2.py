@@ -1,7 +1,7 @@
 """lab05: Adam's first moment decays with beta2 instead of beta1."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab05 import *  # noqa: F401,F403
+from labs._reference.lab05 import *  # noqa: F401,F403
 
 
 def adam_update(w, dw, config=None):

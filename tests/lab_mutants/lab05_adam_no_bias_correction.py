@@ -1,7 +1,7 @@
 """lab05: Adam without bias correction (m and v used directly)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab05 import *  # noqa: F401,F403
+from labs._reference.lab05 import *  # noqa: F401,F403
 
 
 def adam_update(w, dw, config=None):

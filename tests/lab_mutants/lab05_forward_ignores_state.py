@@ -1,6 +1,6 @@
 """lab05: CharModel.forward ignores the state it is given (every call starts from zeros)."""
-from scratchrnn.labs_reference import lab05 as _ref
-from scratchrnn.labs_reference.lab05 import *  # noqa: F401,F403
+from labs._reference import lab05 as _ref
+from labs._reference.lab05 import *  # noqa: F401,F403
 
 
 class CharModel(_ref.CharModel):

@@ -1,8 +1,8 @@
 """lab05: generate feeds each new character without the state (the model forgets the context)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab05 import *  # noqa: F401,F403
-from scratchrnn.labs_reference.lab05 import no_grad, sample_next
+from labs._reference.lab05 import *  # noqa: F401,F403
+from labs._reference.lab05 import no_grad, sample_next
 
 
 def generate(model, vocab, prime, length, temperature=1.0, top_k=None, rng=None):

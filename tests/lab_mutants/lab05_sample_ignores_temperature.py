@@ -1,8 +1,8 @@
 """lab05: sample_next always samples at temperature 1 (greedy still works)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab05 import sample_next as _ref_sample
-from scratchrnn.labs_reference.lab05 import *  # noqa: F401,F403
+from labs._reference.lab05 import sample_next as _ref_sample
+from labs._reference.lab05 import *  # noqa: F401,F403
 
 
 def sample_next(logits, temperature=1.0, top_k=None, rng=None):

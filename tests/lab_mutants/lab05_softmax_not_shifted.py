@@ -1,7 +1,7 @@
 """lab05: softmax_with_temperature without the max shift (exp overflows)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab05 import *  # noqa: F401,F403
+from labs._reference.lab05 import *  # noqa: F401,F403
 
 
 def softmax_with_temperature(logits, temperature=1.0):

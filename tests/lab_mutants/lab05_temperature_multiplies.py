@@ -1,8 +1,8 @@
 """lab05: softmax(logits * temperature) instead of softmax(logits / temperature)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab05 import *  # noqa: F401,F403
-from scratchrnn.labs_reference.lab05 import top_k_filter
+from labs._reference.lab05 import *  # noqa: F401,F403
+from labs._reference.lab05 import top_k_filter
 
 
 def softmax_with_temperature(logits, temperature=1.0):

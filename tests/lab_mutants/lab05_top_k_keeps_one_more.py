@@ -1,7 +1,7 @@
 """lab05: top_k_filter keeps k + 1 logits (off by one in the threshold)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab05 import *  # noqa: F401,F403
+from labs._reference.lab05 import *  # noqa: F401,F403
 
 
 def top_k_filter(logits, k):

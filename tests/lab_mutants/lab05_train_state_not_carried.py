@@ -1,6 +1,6 @@
 """lab05: train starts every batch from a zero state (no truncated-BPTT carry-over)."""
-from scratchrnn.labs_reference.lab05 import *  # noqa: F401,F403
-from scratchrnn.labs_reference.lab05 import (BatchStream, CharModel, CharVocab, adam_update,
+from labs._reference.lab05 import *  # noqa: F401,F403
+from labs._reference.lab05 import (BatchStream, CharModel, CharVocab, adam_update,
                                              clip_grads, softmax_cross_entropy)
 
 

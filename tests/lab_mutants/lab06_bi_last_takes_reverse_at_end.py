@@ -1,8 +1,8 @@
 """lab06: bidirectional 'last' pooling takes the reverse half at the last valid step, not t = 0."""
 import numpy as np
 
-from scratchrnn.labs_reference import lab06 as _ref
-from scratchrnn.labs_reference.lab06 import *  # noqa: F401,F403
+from labs._reference import lab06 as _ref
+from labs._reference.lab06 import *  # noqa: F401,F403
 
 
 def classify_forward(x, lengths, params, pool="last"):

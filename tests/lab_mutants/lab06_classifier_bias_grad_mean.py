@@ -1,6 +1,6 @@
 """lab06: classify_backward averages db_cls over the batch instead of summing."""
-from scratchrnn.labs_reference import lab06 as _ref
-from scratchrnn.labs_reference.lab06 import *  # noqa: F401,F403
+from labs._reference import lab06 as _ref
+from labs._reference.lab06 import *  # noqa: F401,F403
 
 
 def classify_backward(dlogits, cache):

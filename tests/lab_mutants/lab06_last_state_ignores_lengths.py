@@ -1,7 +1,7 @@
 """lab06: last_state_forward takes h[T-1] for every sequence (the mask / lengths ignored)."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab06 import *  # noqa: F401,F403
+from labs._reference.lab06 import *  # noqa: F401,F403
 
 
 def last_state_forward(h, lengths):

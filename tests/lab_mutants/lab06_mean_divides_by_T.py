@@ -1,7 +1,7 @@
 """lab06: masked_mean divides by T instead of the number of valid steps."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab06 import *  # noqa: F401,F403
+from labs._reference.lab06 import *  # noqa: F401,F403
 
 
 def masked_mean_forward(h, mask):

@@ -1,8 +1,8 @@
 """lab06: birnn_forward leaves the reverse direction's outputs in reversed time order."""
 import numpy as np
 
-from scratchrnn.labs_reference.lab06 import *  # noqa: F401,F403
-from scratchrnn.labs_reference.lab06 import K, length_mask, reverse_within_length
+from labs._reference.lab06 import *  # noqa: F401,F403
+from labs._reference.lab06 import K, length_mask, reverse_within_length
 
 _NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 

@@ -1,6 +1,6 @@
 """lab06: reverse_within_length reverses the whole padded sequence (x[::-1])."""
-from scratchrnn.labs_reference.lab06 import *  # noqa: F401,F403
-from scratchrnn.labs_reference.lab06 import K, length_mask, np
+from labs._reference.lab06 import *  # noqa: F401,F403
+from labs._reference.lab06 import K, length_mask, np
 
 
 def reverse_within_length(x, lengths):
