@@ -285,3 +285,11 @@ def test_the_import_checker_can_fail(tmp_path):
     imports = set(imported_modules(bad))
     assert imports == {"numpy", "scratchrnn.kernels._fast", "scratchrnn.kernels.rnn"}
     assert not imports <= ALLOWED_IMPORTS
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fast_kernel_points_at_its_reference(kind):
+    """The fast kernel says first what it computes: its reference twin."""
+    doc = KINDS[kind][0].__doc__
+    assert doc.startswith(f"Computes exactly what kernels/reference/{kind}.py computes; "
+                          "arranged for speed as follows"), doc.splitlines()[0]

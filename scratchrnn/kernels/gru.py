@@ -1,38 +1,53 @@
-"""GRU: one step and a whole sequence, forward and backward (PyTorch gate order r, z, n).
+"""Computes exactly what kernels/reference/gru.py computes; arranged for speed as follows.
 
-Two forms (docs/theory/gru.md). Reset-after (PyTorch's, the default):
+The GRU (PyTorch gate order r, z, n), one step and a whole sequence, forward and backward,
+both forms, with the reference's signatures and return values (tests/test_reference_kernels.py
+holds the two to 1e-12). The sequence kernels (docs/performance.md), as in lstm.py:
 
-    r = sigma(W_ir x + b_ir + W_hr h_{t-1} + b_hr)
-    z = sigma(W_iz x + b_iz + W_hz h_{t-1} + b_hz)
-    hn = W_hn h_{t-1} + b_hn
-    n = tanh(W_in x + b_in + r * hn)
+* all input projections ax = W_ih x_t + b_ih are one product before the loop; one product
+  per step gives the recurrent part ah (reset-after; reset-before needs two, since r must
+  exist before W_hn can act on r * h_{t-1});
+* reset-after: b_hh and b_ir, b_iz ride in the recurrent product through a bias column
+  (hs[t] = [h_{t-1}, 1], ``_fast/layout.py``); b_in sits outside r * (.) and is added to the
+  projections. Reset-before: every bias adds outside the products, so b_ih + b_hh is added
+  to the projections once;
+* no allocation inside the time loop, and the large buffers are recycled between calls
+  (``_fast/workspace.py``);
+* the sequence kernel keeps a step's gates gate-major, (3, B, H), so that each gate is a
+  contiguous block (NumPy's element-wise work is about three times faster on contiguous
+  arrays than on column slices); the pointwise functions accept either layout
+  (``gate_blocks``);
+* reset-after backward keeps each step's gradients in one (T, B, 4H) buffer
+  dg = [da_r, da_z, dhn, da_n]: its first 3H columns are dah, the recurrent gradient in
+  W_hh's row order (so one product per step gives dh_{t-1}, and one product after the loop
+  gives dW_hh with db_hh), and [da_r, da_z] with da_n are dax, the input gradient, so the
+  weight and input gradients are a few large products after the loop.
+
+The equations (docs/theory/gru.md; the same names in the reference):
+
+    ax = W_ih x_t + b_ih = [ax_r, ax_z, ax_n]
+
+Reset-after (PyTorch's, the default):
+
+    ah = W_hh h_{t-1} + b_hh = [ah_r, ah_z, hn]
+    r = sigma(ax_r + ah_r)     z = sigma(ax_z + ah_z)
+    n = tanh(ax_n + r * hn)
     h_t = (1 - z) * n + z * h_{t-1}
 
 Reset-before (the textbook form, Cho et al. 2014):
 
-    n = tanh(W_in x + b_in + W_hn (r * h_{t-1}) + b_hn)
+    ah_r = W_hr h_{t-1} + b_hr     ah_z = W_hz h_{t-1} + b_hz
+    rh = r * h_{t-1}
+    n = tanh(ax_n + W_hn rh + b_hn)
 
 Backward, given dh_t:
 
     dn = dh_t * (1 - z)     dz = dh_t * (h_{t-1} - n)     da_n = dn * (1 - n^2)
-    da_z = dz * z (1 - z)   da_r = dr * r (1 - r)
-    reset-after:  dr = da_n * hn;            dhn = da_n * r
+    da_z = dz * z (1 - z)   da_r = dr * r (1 - r)          dax = [da_r, da_z, da_n]
+    reset-after:  dr = da_n * hn;            dhn = da_n * r;   dah = [da_r, da_z, dhn]
                   dh_{t-1} = dh_t * z + W_hr^T da_r + W_hz^T da_z + W_hn^T dhn
     reset-before: drh = W_hn^T da_n;         dr = drh * h_{t-1}
                   dh_{t-1} = dh_t * z + W_hr^T da_r + W_hz^T da_z + drh * r
-
-Layout for speed (docs/performance.md), as in lstm.py: all input projections are one
-product before the loop; one product per step for the recurrent part, which also adds
-b_hh, b_ir and b_iz through a bias column (``_fast/layout.py``; b_in sits outside r * (.) and is
-added to the projections); no allocation inside the time loop, and the large buffers are
-recycled between calls (``_fast/workspace.py``). The sequence kernel keeps a step's gates
-gate-major, (3, B, H), so that each gate is a contiguous block (NumPy's element-wise work
-is about three times faster on contiguous arrays than on column slices); the pointwise
-functions accept either layout (``gate_blocks``). Reset-after backward keeps each step's
-gradients in one (T, B, 4H) buffer dg = [da_r, da_z, dhn, da_n]: its first 3H columns are
-the recurrent gradient in W_hh's row order (so one product per step gives dh_{t-1}, and
-one product after the loop gives dW_hh with db_hh), and [da_r, da_z] with da_n are the
-input gradient, so the weight and input gradients are a few large products after the loop.
 """
 import numpy as np
 
@@ -45,10 +60,11 @@ from .activations import sigmoid
 def gru_pointwise_forward(ax, ah, h_prev, gates, h):
     """Reset-after gates and new state.
 
-    ax: input part of the pre-activations [x_r, x_z, x_n] (biases included); ah: recurrent
-    part [h_r, h_z, hn] (b_hh included); each (B, 3H) or gate-major (3, B, H) (see
-    ``gate_blocks``). Writes gates [r, z, n] (either layout; must not overlap ``ax``) and
-    h (B, H).
+    ax: input part of the pre-activations [ax_r, ax_z, ax_n]; ah: recurrent part
+    [ah_r, ah_z, hn]; each (B, 3H) or gate-major (3, B, H) (see ``gate_blocks``). The r and
+    z biases may sit in either (only ax_r + ah_r and ax_z + ah_z are used); b_in must be in
+    ax_n and b_hn in hn, which r multiplies. Writes gates [r, z, n] (either layout; must not
+    overlap ``ax``) and h (B, H).
     """
     ax, ah, g = gate_blocks(ax, 3), gate_blocks(ah, 3), gate_blocks(gates, 3)
     r, z, n = g
@@ -68,9 +84,9 @@ def gru_pointwise_backward(dh, h_prev, gates, hn, dg):
 
     dh (B, H): gradient w.r.t. h_t; gates = [r, z, n], (B, 3H) or gate-major (3, B, H);
     hn (B, H). Writes dg = [da_r, da_z, dhn, da_n], (B, 4H) or gate-major (4, B, H):
-    [da_r, da_z, dhn] is the gradient of the recurrent pre-activations [h_r, h_z, hn], and
-    [da_r, da_z, da_n] that of the input ones. ``dh`` is overwritten with dh * z, the
-    direct part of dh_{t-1}.
+    [da_r, da_z, dhn] is dah, the gradient of the recurrent pre-activations [ah_r, ah_z, hn],
+    and [da_r, da_z, da_n] is dax, that of the input ones [ax_r, ax_z, ax_n]. ``dh`` is
+    overwritten with dh * z, the direct part of dh_{t-1}.
     """
     r, z, n = gate_blocks(gates, 3)
     da_r, da_z, dhn, da_n = gate_blocks(dg, 4)
@@ -248,7 +264,7 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reset_after=
             b_hn = bias[2 * H:]
     pad = None if mask is None else ~mask[:, :, None]
     for t in range(T):
-        np.matmul(h_in[t], W_T, out=ah)             # [h_r + b_r, h_z + b_z, hn]
+        np.matmul(h_in[t], W_T, out=ah)             # ah = [ah_r, ah_z, hn] (+ b_ir, b_iz)
         if b_hn is not None:
             ah[:, 2 * H:] += b_hn
         np.copyto(hn[t], ah[:, 2 * H:])

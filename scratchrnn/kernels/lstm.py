@@ -1,23 +1,8 @@
-"""LSTM: one step and a whole sequence, forward and backward (PyTorch gate order i, f, g, o).
+"""Computes exactly what kernels/reference/lstm.py computes; arranged for speed as follows.
 
-Forward (docs/theory/lstm.md); a_t stacks the four pre-activations, (B, 4H):
-
-    a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh  = [a_i, a_f, a_g, a_o]
-    i = sigma(a_i)   f = sigma(a_f)   g = tanh(a_g)   o = sigma(a_o)
-    c_t = f * c_{t-1} + i * g
-    h_t = o * tanh(c_t)
-
-Backward, given dh_t and dc_t (from step t+1 and from the output at t):
-
-    do    = dh_t * tanh(c_t)
-    dc    = dc_t + dh_t * o * (1 - tanh(c_t)^2)
-    di    = dc * g      df = dc * c_{t-1}      dg = dc * i
-    da_i  = di * i (1 - i)   da_f = df * f (1 - f)   da_g = dg * (1 - g^2)   da_o = do * o (1 - o)
-    dc_{t-1} = dc * f
-    dh_{t-1} = W_hh^T da_t,   dx_t = W_ih^T da_t
-    dW_ih += da_t x_t^T,  dW_hh += da_t h_{t-1}^T,  db_ih = db_hh += da_t
-
-How the sequence kernels are arranged for speed (docs/performance.md):
+The LSTM (PyTorch gate order i, f, g, o), one step and a whole sequence, forward and
+backward, with the reference's signatures and return values (tests/test_reference_kernels.py
+holds the two to 1e-12). The sequence kernels (docs/performance.md):
 
 * the input projections W_ih x_t of all T steps are ONE matrix product before the loop;
   the loop does one (B, H) x (H, 4H) product per step for all four gates;
@@ -41,6 +26,23 @@ One (T + 1)-slot buffer holds, in turn, the input projections (slots 1..T), the 
 (slot t holds step t's, written over the projection of step t - 1, already used) and da
 (slot t + 1 holds da_t, written over the gates of step t + 1, which backward has already
 used). So a forward cache can be backpropagated only once.
+
+Forward (docs/theory/lstm.md); a_t stacks the four pre-activations, (B, 4H):
+
+    a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh  = [a_i, a_f, a_g, a_o]
+    i = sigma(a_i)   f = sigma(a_f)   g = tanh(a_g)   o = sigma(a_o)
+    c_t = f * c_{t-1} + i * g
+    h_t = o * tanh(c_t)
+
+Backward, given dh_t and dc_t (from step t+1 and from the output at t):
+
+    do    = dh_t * tanh(c_t)
+    dc    = dc_t + dh_t * o * (1 - tanh(c_t)^2)
+    di    = dc * g      df = dc * c_{t-1}      dg = dc * i
+    da_i  = di * i (1 - i)   da_f = df * f (1 - f)   da_g = dg * (1 - g^2)   da_o = do * o (1 - o)
+    dc_{t-1} = dc * f
+    dh_{t-1} = W_hh^T da_t,   dx_t = W_ih^T da_t
+    dW_ih += da_t x_t^T,  dW_hh += da_t h_{t-1}^T,  db_ih = db_hh += da_t
 """
 import numpy as np
 

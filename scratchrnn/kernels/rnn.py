@@ -1,4 +1,21 @@
-"""Vanilla (Elman) RNN: one step and a whole sequence, forward and backward.
+"""Computes exactly what kernels/reference/rnn.py computes; arranged for speed as follows.
+
+The vanilla (Elman) RNN, one step and a whole sequence, forward and backward, with the
+reference's signatures and return values (tests/test_reference_kernels.py holds the two to
+1e-12). The sequence kernels (docs/performance.md):
+
+* the input projections W_ih x_t of all T steps are ONE matrix product before the loop;
+  the loop does one (B, H) x (H, H) product per step, written straight into h_t's slot of
+  the state buffer and activated there, in place;
+* the biases cost no pass of their own: the state buffer carries a constant 1 after h
+  (hs[t] = [h_{t-1}, 1]) and the recurrent weight a bias column ([W_hh, b_ih + b_hh]), so
+  the per-step product adds both biases, and in backward the product that gives dW_hh
+  also gives db (``_fast/layout.py``); calls with few rows (generation) add the bias to
+  the projections instead;
+* phi' is written with the output h (1 - h^2, or [h > 0]), so forward keeps no a_t;
+* backward writes each step's da_t into one (T, B, H) buffer, so that dW_ih, dW_hh (with
+  db) and dx are single large products after the loop; the large buffers are recycled
+  between calls (``_fast/workspace.py``).
 
 Equations (docs/theory/rnn.md), with phi = tanh or relu:
 
