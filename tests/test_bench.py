@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from scratchrnn import bench
+from scratchrnn.cli import bench
+from scratchrnn.cli._common import UsageError
 from scratchrnn import kernels as K
 from scratchrnn.kernels import lstm as lstm_kernels
 
@@ -60,10 +61,12 @@ def test_module_entry_point_runs():
 
 @pytest.mark.parametrize("argv", [["--config", "1,2"], ["--config", "a,b,c,d,e"], ["--models", "transformer"],
                                   ["--sections", "speed"], ["--repeats", "0"], ["--gen", "1,2"]])
-def test_bad_arguments_are_refused(argv):
-    with pytest.raises(SystemExit) as e:
+def test_bad_arguments_are_refused(argv, capsys):
+    with pytest.raises(UsageError):
         bench.parse_args(argv)
-    assert e.value.code == 2
+    assert bench.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
 
 
 def test_matmul_recorder_counts_flops_and_restores_numpy():

@@ -3,7 +3,8 @@ the name data set and the classify command."""
 import numpy as np
 import pytest
 
-from scratchrnn import classify, tasks
+from scratchrnn import tasks
+from scratchrnn.cli import classify
 from scratchrnn.gradcheck import check_gradients
 from scratchrnn.models import SequenceClassifier
 

@@ -3,7 +3,8 @@ layer's own backward, the forecaster, and each command at a tiny size."""
 import numpy as np
 import pytest
 
-from scratchrnn import experiments, tasks
+from scratchrnn import tasks
+from scratchrnn.cli import experiments
 from scratchrnn.gradcheck import check_gradients, numerical_gradient
 from scratchrnn.models import Forecaster, mse_loss
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from scratchrnn.checkpoint import save_checkpoint
-from scratchrnn.generate import main
+from scratchrnn.cli.generate import main
 from test_sampling import save_tiny_checkpoint, tiny_checkpoint  # noqa: F401 (a fixture)
 
 

@@ -3,7 +3,8 @@ files it writes from a tiny checkpoint."""
 import numpy as np
 import pytest
 
-from scratchrnn import plot
+from scratchrnn import tracing
+from scratchrnn.cli import plot
 from scratchrnn.checkpoint import save_checkpoint
 from scratchrnn.data import CharVocab
 from scratchrnn.nn import GRU, LSTM, RNN
@@ -25,7 +26,7 @@ def tiny_checkpoint(path, model_type="lstm", num_layers=2):
 def test_trace_reproduces_the_layer(layer_cls, kwargs, rng):
     rnn = layer_cls(3, 4, num_layers=2, dtype=np.float64, rng=rng, **kwargs)
     x = rng.standard_normal((7, 3))
-    layers = plot.trace(rnn, x)
+    layers = tracing.trace(rnn, x)
     out, _ = rnn(x[:, None])
     np.testing.assert_allclose(layers[-1]["h"], out[:, 0], rtol=1e-12, atol=1e-14)
     for gates in layers[0]["gates"].values():
@@ -37,13 +38,13 @@ def test_trace_reproduces_the_layer(layer_cls, kwargs, rng):
 def test_trace_refuses_what_it_cannot_draw(rng):
     for layer in (LSTM(3, 4, peephole=True), LSTM(3, 4, coupled=True), GRU(3, 4, bidirectional=True)):
         with pytest.raises(ValueError):
-            plot.trace(layer, rng.standard_normal((5, 3)))
+            tracing.trace(layer, rng.standard_normal((5, 3)))
 
 
 def test_text_features():
-    f = plot.text_features('ab "cd"\n  x\n')
+    f = tracing.text_features('ab "cd"\n  x\n')
     assert f["inside quotes"].tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0]
-    assert plot.text_features('f(a[1], "(")\n')["bracket depth"].tolist() == \
+    assert tracing.text_features('f(a[1], "(")\n')["bracket depth"].tolist() == \
         [0, 1, 1, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0]
     assert f["column"].tolist() == [1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 0]
     assert f["indentation"].tolist() == [0] * 8 + [1, 2, 2, 0]
@@ -53,7 +54,7 @@ def test_best_units_finds_a_planted_unit(rng):
     acts = rng.standard_normal((50, 6)) * 0.1
     feature = np.arange(50.0)
     acts[:, 4] += feature / 50
-    ranking = plot.best_units(acts, {"column": feature, "constant": np.ones(50)})
+    ranking = tracing.best_units(acts, {"column": feature, "constant": np.ones(50)})
     assert ranking["column"][0][0] == 4 and "constant" not in ranking
 
 

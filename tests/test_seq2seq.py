@@ -3,7 +3,8 @@ the digit task and the seq2seq experiment."""
 import numpy as np
 import pytest
 
-from scratchrnn import experiments, tasks
+from scratchrnn import tasks
+from scratchrnn.cli import experiments
 from scratchrnn.gradcheck import check_gradients
 from scratchrnn.models import Seq2Seq
 

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from scratchrnn import data as data_mod
-from scratchrnn import torch_reference as ref
-from scratchrnn import train as train_mod
+from scratchrnn.cli import torch_reference as ref
+from scratchrnn import training as train_mod
+from scratchrnn.cli import train as train_cli
 from scratchrnn.models import CharLM
 
 TINY = ["--hidden_size", "16", "--embedding_dim", "8", "--num_layers", "2",
@@ -33,8 +34,8 @@ def fast_plots(request, monkeypatch):
     """loss.png is drawn for real only where a test asks for real_plots."""
     if "real_plots" in request.fixturenames:
         return
-    import scratchrnn.plots
-    monkeypatch.setattr(scratchrnn.plots, "plot_loss_curves",
+    import scratchrnn.figures
+    monkeypatch.setattr(scratchrnn.figures, "plot_loss_curves",
                         lambda history, path, title=None: Path(path).write_bytes(b"stub"))
 
 
@@ -61,7 +62,7 @@ def reference(corpus, save_dir, *flags):
 
 
 def ours(corpus, save_dir, *flags):
-    args, given = train_mod.parse_args(["--data_file", str(corpus), "--save_dir", str(save_dir),
+    args, given = train_cli.parse_args(["--data_file", str(corpus), "--save_dir", str(save_dir),
                                         *TINY, "--sample_length", "5", *map(str, flags)])
     return train_mod.train(args, given, out=lambda line: None)
 
@@ -222,7 +223,7 @@ def test_without_torch_it_says_so(corpus, tmp_path, capsys, monkeypatch):
 def test_help_works_without_importing_torch():
     done = subprocess.run([sys.executable, "-c",
                            "import sys; sys.argv = ['x', '--help']\n"
-                           "import scratchrnn.torch_reference as r\n"
+                           "import scratchrnn.cli.torch_reference as r\n"
                            "assert 'torch' not in sys.modules\n"
                            "r.main()"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

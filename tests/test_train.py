@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import scratchrnn.train as train_mod
+import scratchrnn.training as train_mod
 from scratchrnn.checkpoint import load_checkpoint
 from scratchrnn.gradcheck import compare, numerical_gradient
 from scratchrnn.models import CharLM
 from scratchrnn.nn import is_grad_enabled, no_grad, softmax_cross_entropy
-from scratchrnn.train import Diverged, UsageError, main, parse_args, train
+from scratchrnn.cli.train import main, parse_args
+from scratchrnn.training import ConfigError as UsageError, Diverged, train
 
 TINY = ["--hidden_size", "16", "--embedding_dim", "8", "--num_layers", "2",
         "--batch_size", "4", "--seq_length", "8", "--sample_length", "5"]
@@ -52,7 +53,7 @@ def fast_plots(request, monkeypatch):
     stub that records what it was asked to draw."""
     if "real_plots" in request.fixturenames:
         return None
-    import scratchrnn.plots
+    import scratchrnn.figures
     drawn = []
 
     def stub(history, path, title=None):
@@ -60,7 +61,7 @@ def fast_plots(request, monkeypatch):
         Path(path).write_bytes(b"stub")
         return path
 
-    monkeypatch.setattr(scratchrnn.plots, "plot_loss_curves", stub)
+    monkeypatch.setattr(scratchrnn.figures, "plot_loss_curves", stub)
     return drawn
 
 

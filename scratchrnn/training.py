@@ -1,0 +1,435 @@
+"""Training a character (or word) language model: the loop and what every program shares.
+
+    from scratchrnn.training import make_config, train
+    run = train(make_config(max_steps=200, hidden_size=128))     # returns the run's state
+
+``python -m scratchrnn.train`` (scratchrnn/cli/train.py) is this module behind a parser; the
+classifier and experiment programs share ``make_optimizer`` and ``DivergenceGuard`` from here.
+A run's settings are one namespace with the fields of ``DEFAULTS`` (the command line's flags).
+
+Each step: a (seq_length, batch_size) batch from B parallel streams over the text, the
+hidden state carried over from the previous batch (truncated BPTT), softmax cross-entropy,
+backward, clip-by-norm, one optimiser step. Every --eval_interval steps: validation loss and
+perplexity, a short sample, ``last`` (and ``best``, when validation improved) checkpoints.
+At the end: ``loss.png`` and ``history.csv`` in --save_dir.
+"""
+import csv
+import math
+import sys
+import time
+import types
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import optim
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .data import BatchStream, CharVocab, WordVocab, load_corpus, split_corpus, vocab_from_dict
+from .models import CharLM
+from .nn import no_grad, softmax_cross_entropy
+
+OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD,
+              "adagrad": optim.Adagrad, "rmsprop": optim.RMSprop}
+
+DEFAULTS = dict(
+    data_file=None, vocab_type="char", max_vocab_size=None, val_frac=0.05, test_frac=0.05,
+    model_type="lstm", hidden_size=256, num_layers=2, embedding_dim=64, dropout=0.0,
+    dtype="float32", epochs=20, max_steps=None, max_minutes=10.0, batch_size=32, seq_length=64,
+    learning_rate=2e-3, optimizer="adam", momentum=0.9, weight_decay=0.0, max_grad_norm=None,
+    teacher_forcing_ratio=1.0, lr_schedule="constant", lr_decay=1.0, warmup_steps=0,
+    eval_interval=250, patience=None, save_dir="runs/shakespeare", resume=None, seed=42,
+    sample_length=200, temperature=0.8, print_every=5.0)
+# What a resumed run takes from the checkpoint and may not change: the model and its data.
+FIXED_ON_RESUME = ("data_file", "vocab_type", "max_vocab_size", "val_frac", "test_frac",
+                   "model_type", "hidden_size", "num_layers", "embedding_dim", "dtype",
+                   "batch_size", "seq_length", "seed", "lr_schedule", "lr_decay", "warmup_steps")
+
+
+class ConfigError(ValueError):
+    """A setting or a corpus that a run cannot use; the message names it and the fix."""
+
+
+class Diverged(Exception):
+    """The loss became non-finite or climbed far above its start."""
+
+
+# ------------------------------------------------------------------ settings
+def make_config(**settings):
+    """A run's settings: ``DEFAULTS`` with ``settings`` replacing some (unknown names refused)."""
+    unknown = sorted(set(settings) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; the settings are: "
+                          f"{', '.join(DEFAULTS)}")
+    return types.SimpleNamespace(**{**DEFAULTS, **settings})
+
+
+def check_args(args):
+    """Impossible values get a message that names the flag."""
+    positive = ("hidden_size", "num_layers", "embedding_dim", "batch_size", "seq_length",
+                "epochs", "eval_interval", "sample_length")
+    for k in positive:
+        if getattr(args, k) < 1:
+            raise ConfigError(f"--{k} must be at least 1, got {getattr(args, k)}")
+    checks = [
+        (args.learning_rate > 0, f"--learning_rate must be positive, got {args.learning_rate}"),
+        (0 <= args.dropout < 1, f"--dropout must be in [0, 1), got {args.dropout}"),
+        (0 <= args.teacher_forcing_ratio <= 1,
+         f"--teacher_forcing_ratio must be in [0, 1], got {args.teacher_forcing_ratio}"),
+        (0 < args.lr_decay <= 1, f"--lr_decay must be in (0, 1], got {args.lr_decay}"),
+        (args.max_grad_norm is None or args.max_grad_norm > 0,
+         f"--max_grad_norm/--clip must be positive, got {args.max_grad_norm}"),
+        (args.max_steps is None or args.max_steps >= 1, f"--max_steps must be at least 1, got {args.max_steps}"),
+        (args.max_minutes >= 0, f"--max_minutes must be >= 0, got {args.max_minutes}"),
+        (args.patience is None or args.patience >= 1, f"--patience must be at least 1, got {args.patience}"),
+        (args.max_vocab_size is None or args.max_vocab_size >= 2,
+         f"--max_vocab_size must be at least 2, got {args.max_vocab_size}"),
+        (args.warmup_steps >= 0, f"--warmup_steps must be >= 0, got {args.warmup_steps}"),
+        (args.weight_decay >= 0, f"--weight_decay must be >= 0, got {args.weight_decay}"),
+        (args.temperature >= 0, f"--temperature must be >= 0, got {args.temperature}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+# ------------------------------------------------------------------ building blocks
+def make_optimizer(name, params, lr, momentum=0.9, weight_decay=0.0):
+    """An optimiser from scratchrnn.optim by its command-line name."""
+    cls = OPTIMIZERS[name]
+    kwargs = {"lr": lr, "weight_decay": weight_decay}
+    if name in ("sgd", "rmsprop"):
+        kwargs["momentum"] = momentum
+    return cls(params, **kwargs)
+
+
+def make_schedule(args, optimizer, steps_per_epoch, total_steps):
+    kind = "step" if args.lr_schedule == "constant" and args.lr_decay < 1 else args.lr_schedule
+    if kind == "step":
+        return optim.StepLR(optimizer, steps_per_epoch, args.lr_decay, args.warmup_steps)
+    if kind == "cosine":
+        return optim.CosineLR(optimizer, total_steps, args.warmup_steps)
+    if args.warmup_steps:
+        return optim.StepLR(optimizer, total_steps + 1, 1.0, args.warmup_steps)
+    return None
+
+
+def evaluate(model, ids, batch_size, seq_length):
+    """Mean cross-entropy (nats per token) of the model over ids, state carried across batches."""
+    stream = BatchStream(ids, batch_size, seq_length, name="the validation split")
+    model.eval()
+    total, state = 0.0, None
+    with no_grad():
+        for x, y in stream:
+            logits, state = model(x, state)
+            total += softmax_cross_entropy(logits, y)[0]
+    model.train()
+    return total / len(stream)
+
+
+class DivergenceGuard:
+    """Stops a run whose loss is not finite, or whose smoothed loss climbs `margin` nats
+    above where it started (a learning rate too high for the model)."""
+
+    def __init__(self, margin=2.0, smoothing=0.9):
+        self.margin, self.smoothing = margin, smoothing
+        self.start = self.ema = None
+
+    def check(self, loss, step):
+        if not math.isfinite(loss):
+            raise Diverged(f"the training loss became {loss} at step {step}")
+        self.ema = loss if self.ema is None else self.smoothing * self.ema + (1 - self.smoothing) * loss
+        self.start = self.ema if self.start is None else self.start
+        if self.ema > self.start + self.margin:
+            raise Diverged(f"the training loss climbed from {self.start:.2f} to {self.ema:.2f} "
+                           f"(smoothed) by step {step}")
+
+
+# ------------------------------------------------------------------ data
+def load_data(args, vocab=None):
+    """Corpus -> (vocab, train_ids, val_ids); the vocabulary is built unless given (resume)."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            text = load_corpus(args.data_file or "tinyshakespeare")
+    except (OSError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+    for w in caught:     # e.g. offline: said plainly, without Python's source-line noise
+        print(f"warning: {w.message}", file=sys.stderr)
+    if not text.strip():
+        raise ConfigError(f"the corpus {args.data_file or 'tinyshakespeare'} has no text to learn from")
+    if vocab is None:
+        cls = WordVocab if args.vocab_type == "word" else CharVocab
+        vocab = cls.from_text(text, max_vocab_size=args.max_vocab_size)
+    try:
+        ids = vocab.encode(text)
+        train_ids, val_ids, _ = split_corpus(ids, args.val_frac, args.test_frac)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    need = args.batch_size * args.seq_length + 1
+    if val_ids.size < need:
+        raise ConfigError(
+            f"the validation split has {val_ids.size} tokens but batch_size={args.batch_size} x "
+            f"seq_length={args.seq_length} needs at least {need}: the corpus ({ids.size} tokens) "
+            f"should have at least {math.ceil(need / max(args.val_frac, 1e-9))} tokens, or use "
+            f"smaller --batch_size/--seq_length, or a larger --val_frac")
+    return vocab, train_ids, val_ids
+
+
+# ------------------------------------------------------------------ checkpoints
+def _state_arrays(state):
+    if state is None:
+        return {}
+    parts = state if isinstance(state, tuple) else (state,)
+    return {f"hidden/{i}": s for i, s in enumerate(parts)}
+
+
+def _state_from_arrays(arrays):
+    parts = [arrays[f"hidden/{i}"] for i in range(2) if f"hidden/{i}" in arrays]
+    if not parts:
+        return None
+    return tuple(parts) if len(parts) == 2 else parts[0]
+
+
+def save(path, run):
+    """Everything needed to continue bit for bit: parameters, optimiser buffers, the carried
+    hidden state, the model's generator, the stream position, schedule and history."""
+    opt_state = run["optimizer"].state_dict()
+    arrays = {"model/" + k: v for k, v in run["model"].state_dict().items()}
+    scalars = {}
+    for k, v in opt_state.items():
+        if isinstance(v, list):
+            arrays.update({f"optim/{k}/{i}": a for i, a in enumerate(v)})
+        else:
+            scalars[k] = v
+    arrays.update(_state_arrays(run["state"]))
+    meta = {
+        "model": run["model"].config(), "vocab": run["vocab"].to_dict(), "args": vars(run["args"]),
+        "optimizer": scalars,
+        "schedule": run["schedule"].state_dict() if run["schedule"] else None,
+        "rng": run["model"].rng.bit_generator.state, "stream": run["stream"].state_dict(),
+        "step": run["step"], "elapsed": run["elapsed"], "best_val": run["best_val"],
+        "bad_evals": run["bad_evals"], "history": run["history"],
+    }
+    save_checkpoint(path, arrays, meta)
+
+
+def restore(run, arrays, meta, given, out):
+    """Put a saved run back. A different --optimizer starts with fresh optimiser state; a new
+    --learning_rate replaces the saved one; everything else continues exactly."""
+    args, opt = run["args"], run["optimizer"]
+    run["model"].load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+    if meta["optimizer"].get("type") == type(opt).__name__:
+        opt_state = dict(meta["optimizer"])
+        for name in opt.state:
+            opt_state[name] = [arrays[f"optim/{name}/{i}"] for i in range(len(opt.params))]
+        opt.load_state_dict(opt_state)
+    else:
+        out(f"note: the optimiser changed from {meta['optimizer'].get('type')} to "
+            f"{type(opt).__name__}: its state starts fresh")
+    if "learning_rate" in given:
+        opt.lr = args.learning_rate
+    schedule = run["schedule"]
+    if schedule and meta.get("schedule"):
+        saved = meta["schedule"]
+        if saved.get("total_steps") not in (None, schedule.state_dict().get("total_steps")):
+            raise ConfigError(f"this run's cosine schedule was planned for {saved['total_steps']} "
+                             f"steps; it cannot be stretched on resume (resume with the same "
+                             f"--max_steps/--epochs, or start a new run)")
+        schedule.load_state_dict(saved)
+        if "learning_rate" in given:
+            schedule.base_lr = args.learning_rate
+            opt.lr = schedule.get_lr()
+    run["model"].rng.bit_generator.state = meta["rng"]
+    try:
+        run["stream"].load_state_dict(meta["stream"])
+    except ValueError as e:
+        raise ConfigError(f"the training data changed since the checkpoint was saved ({e})") from None
+    run["state"] = _state_from_arrays(arrays)
+    for k in ("step", "elapsed", "best_val", "bad_evals", "history"):
+        run[k] = meta[k]
+
+
+def resume_args(args, given):
+    """Flags of a resumed run: the checkpoint's, except those the user set that may change."""
+    arrays, meta = load_checkpoint(args.resume)
+    saved = meta.get("args")
+    if not isinstance(saved, dict) or "optimizer" not in meta:
+        raise CheckpointError(f"{args.resume} is not a training checkpoint (no saved training "
+                              f"state): resume from a 'last' checkpoint of python -m scratchrnn.train")
+    changed = [k for k in FIXED_ON_RESUME if k in given and getattr(args, k) != saved.get(k)]
+    if changed:
+        raise ConfigError("cannot change " + ", ".join("--" + k for k in changed) +
+                         " when resuming (the checkpoint's model and data are fixed)")
+    for k, v in saved.items():
+        if k not in given and k != "resume" and hasattr(args, k):
+            setattr(args, k, v)
+    return arrays, meta
+
+
+# ------------------------------------------------------------------ the loop
+def train(args, given=frozenset(), out=print):
+    """Run training as the flags say; returns the run dict (model, history, best_val...)."""
+    resumed = resume_args(args, given) if args.resume else None
+    check_args(args)
+    vocab = vocab_from_dict(resumed[1]["vocab"]) if resumed else None
+    vocab, train_ids, val_ids = load_data(args, vocab)
+    try:
+        stream = BatchStream(train_ids, args.batch_size, args.seq_length, name="the training split")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    rng = np.random.default_rng(args.seed)
+    model = CharLM(len(vocab), args.model_type, args.embedding_dim, args.hidden_size,
+                   args.num_layers, args.dropout, dtype=np.dtype(args.dtype), rng=rng)
+    params = list(model.parameters())
+    opt = make_optimizer(args.optimizer, params, args.learning_rate, args.momentum, args.weight_decay)
+    total_steps = args.max_steps or args.epochs * len(stream)
+    run = dict(args=args, model=model, vocab=vocab, optimizer=opt, stream=stream, val_ids=val_ids,
+               schedule=make_schedule(args, opt, len(stream), total_steps), state=None, step=0,
+               elapsed=0.0, best_val=None, bad_evals=0,
+               history={"train": [], "val": []})
+    if resumed:
+        restore(run, *resumed, given, out)
+    save_dir = Path(args.save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    out(f"data: {len(train_ids):,} training and {len(val_ids):,} validation tokens, vocabulary "
+        f"of {len(vocab)}; {len(stream)} batches of {args.batch_size}x{args.seq_length} per epoch")
+    out(f"model: {args.model_type.upper()} {args.num_layers}x{args.hidden_size}, embedding "
+        f"{args.embedding_dim}, {model.num_parameters():,} parameters, {args.dtype}; "
+        f"{args.optimizer} lr {args.learning_rate:g}, clip {args.max_grad_norm}")
+    if resumed:
+        out(f"resumed from {args.resume} at step {run['step']}")
+    try:
+        _loop(run, total_steps, save_dir, out)
+    except Diverged as e:
+        last = save_dir / "last.npz"
+        kept = (f"the last good checkpoint is kept: {last}" if last.exists()
+                else "no checkpoint had been saved yet")
+        clip = (f"a smaller --clip than {args.max_grad_norm:g}" if args.max_grad_norm
+                else "gradient clipping with --clip 5")
+        raise Diverged(f"{e}: stopping; {kept}. Try a lower --learning_rate (e.g. "
+                       f"{args.learning_rate / 3:g}) or {clip}.") from None
+    _finish(run, save_dir, out)
+    return run
+
+
+def _loop(run, total_steps, save_dir, out):
+    args, model, opt, stream = run["args"], run["model"], run["optimizer"], run["stream"]
+    params = list(model.parameters())
+    guard = DivergenceGuard()
+    tokens = args.batch_size * args.seq_length
+    t_last_print, window, recent = time.perf_counter(), [], []
+    limit = args.max_minutes * 60 if args.max_minutes else math.inf
+    model.train()
+    # Wall clock since the run began (validations included), continued across a resume.
+    t_start = time.perf_counter() - run["elapsed"]
+    while run["step"] < total_steps and run["elapsed"] < limit and \
+            (args.max_steps or stream.epoch < args.epochs):
+        t0 = time.perf_counter()
+        x, y = stream.next_batch()
+        if args.teacher_forcing_ratio < 1:
+            logits, state = model.forward_scheduled(x, run["state"], args.teacher_forcing_ratio)
+        else:
+            logits, state = model(x, run["state"])
+        loss, dlogits = softmax_cross_entropy(logits, y)
+        guard.check(loss, run["step"] + 1)
+        opt.zero_grad()
+        model.backward(dlogits)
+        if args.max_grad_norm:
+            gnorm = optim.clip_grad_norm_(params, args.max_grad_norm)
+        else:
+            gnorm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
+        if not math.isfinite(gnorm):      # checked before the update: parameters stay finite
+            raise Diverged(f"the gradient norm became {gnorm} at step {run['step'] + 1}")
+        opt.step()
+        if run["schedule"]:
+            run["schedule"].step()
+        run["state"] = state     # carried into the next batch; the gradient stops here
+        run["step"] += 1
+        window.append((loss, gnorm, time.perf_counter() - t0))
+        recent = recent[-9:] + [loss]
+        run["elapsed"] = time.perf_counter() - t_start
+        step = run["step"]
+        if step % 10 == 0 or step == 1:
+            run["history"]["train"].append([step, round(run["elapsed"], 3),
+                                            float(np.mean(recent)),
+                                            float(gnorm), float(opt.lr)])
+        now = time.perf_counter()
+        if step == 1 or now - t_last_print >= args.print_every:
+            _progress(run, window, tokens, total_steps, limit, out)
+            t_last_print, window = now, []
+        if step % args.eval_interval == 0 and step < total_steps:
+            stop = _validate(run, save_dir, out)
+            run["elapsed"] = time.perf_counter() - t_start
+            if stop:
+                out(f"early stopping: no improvement in {args.patience} validations")
+                break
+
+
+def _progress(run, window, tokens, total_steps, limit, out):
+    loss = np.mean([w[0] for w in window])
+    step_time = np.mean([w[2] for w in window])
+    left = min((total_steps - run["step"]) * step_time, limit - run["elapsed"])
+    out(f"step {run['step']:>6}/{total_steps}  epoch {run['stream'].epoch + 1}  loss {loss:.4f}  "
+        f"grad norm {window[-1][1]:7.3f}  {tokens / step_time:8,.0f} tok/s  "
+        f"time left {_clock(max(left, 0))}")
+
+
+def _clock(seconds):
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+def _validate(run, save_dir, out):
+    """Validation loss, a sample, checkpoints; returns True when early stopping triggers."""
+    args, model = run["args"], run["model"]
+    val = evaluate(model, run["val_ids"], args.batch_size, args.seq_length)
+    if not math.isfinite(val):
+        raise Diverged(f"the validation loss became {val} at step {run['step']}")
+    run["history"]["val"].append([run["step"], round(run["elapsed"], 3), val])
+    improved = run["best_val"] is None or val < run["best_val"]
+    run["bad_evals"] = 0 if improved else run["bad_evals"] + 1
+    if improved:
+        run["best_val"] = val
+    save(save_dir / "last", run)
+    if improved:
+        save(save_dir / "best", run)
+    out(f"validation: loss {val:.4f} nats/token, perplexity {math.exp(min(val, 700)):.2f}"
+        f"{'  (best, saved)' if improved else ''}")
+    out(_sample(run))
+    return args.patience is not None and run["bad_evals"] >= args.patience
+
+
+def _sample(run):
+    """A short sample; its own generator, so printing one never changes the training run."""
+    from .sampling import generate_text
+    args = run["args"]
+    text = generate_text(run["model"], run["vocab"], args.sample_length,
+                         temperature=args.temperature, rng=np.random.default_rng(run["step"]))
+    run["model"].train()
+    return "-" * 60 + "\n" + text + "\n" + "-" * 60
+
+
+def _finish(run, save_dir, out):
+    if not run["history"]["val"] or run["history"]["val"][-1][0] != run["step"]:
+        _validate(run, save_dir, out)
+    write_history_csv(run["history"], save_dir / "history.csv")
+    from . import figures    # here, not at the top: matplotlib is slow to import
+    figures.plot_loss_curves(run["history"], save_dir / "loss.png")
+    out(f"loss curves: {save_dir / 'loss.png'}")
+    out(f"best validation loss {run['best_val']:.4f} nats/token; checkpoints in {save_dir} "
+        f"(sample with: python -m scratchrnn.generate --checkpoint {save_dir / 'best'})")
+
+
+def write_history_csv(history, path):
+    """One row per logged step: step, time_s, train_loss, grad_norm, lr, val_loss."""
+    val = {row[0]: row for row in history["val"]}
+    rows = {row[0]: row + [val.pop(row[0])[2] if row[0] in val else ""] for row in history["train"]}
+    for step, (_, time_s, loss) in val.items():
+        rows[step] = [step, time_s, "", "", "", loss]
+    tmp = Path(path).with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["step", "time_s", "train_loss", "grad_norm", "lr", "val_loss"])
+        w.writerows(rows[k] for k in sorted(rows))
+    tmp.replace(path)
