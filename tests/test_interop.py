@@ -295,3 +295,34 @@ def test_export_safetensors_refuses_a_missing_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         interop.export_safetensors(tmp_path / "nothing", tmp_path / "m.safetensors")
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_export_program_writes_the_file_and_refuses_bad_input(tmp_path, capsys):
+    pytest.importorskip("safetensors")
+    from safetensors.numpy import load_file
+    from scratchrnn.cli import export
+    model, _, _ = trained_charlm(tmp_path, "gru")
+    out = tmp_path / "m.safetensors"
+    assert export.main(["--checkpoint", str(tmp_path / "ck"), "--out", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    arrays = load_file(str(out))
+    want = model.state_dict()
+    assert sorted(arrays) == sorted(want)
+    for k in want:
+        np.testing.assert_array_equal(arrays[k], want[k], err_msg=k)
+    for argv, message in [(["--out", str(out)], "required: --checkpoint"),
+                          (["--checkpoint", str(tmp_path / "none"), "--out", str(out)], "does not exist"),
+                          (["--checkpoint", str(tmp_path / "ck"), "--out", str(tmp_path)], "cannot write --out")]:
+        assert export.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_python_m_scratchrnn_export_runs_the_program(tmp_path):
+    pytest.importorskip("safetensors")
+    trained_charlm(tmp_path, "rnn", steps=1)
+    proc = subprocess.run([sys.executable, "-m", "scratchrnn.export", "--checkpoint",
+                           str(tmp_path / "ck"), "--out", str(tmp_path / "m.safetensors")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "m.safetensors").stat().st_size > 0
