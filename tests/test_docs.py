@@ -6,11 +6,18 @@
   (blocks that import torch are skipped when torch is absent). The blocks assert what the text
   claims, so a behaviour change in the library makes them fail.
 * Relative links between the pages point at files that exist.
+* Every code name in a symbol table (the "reference", "fast kernel" or "in the code" column)
+  is a name in one of the functions the page cites before the table, so prose drift fails.
 
 The last tests check the checkers themselves: a wrong citation and a failing block are caught.
 """
+import ast
+import builtins
 import importlib
+import inspect
+import keyword
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -40,6 +47,12 @@ MUST_CITE = {
                                   "gru_step_forward", "gru_step_backward", "gru_forward",
                                   "gru_backward", "_reset_before_forward", "_reset_before_backward",
                                   "_reset_before_dW_hh"],
+    "scratchrnn/kernels/reference/rnn.py": ["rnn_step_forward", "rnn_step_backward",
+                                            "rnn_forward", "rnn_backward"],
+    "scratchrnn/kernels/reference/lstm.py": ["lstm_step_forward", "lstm_step_backward",
+                                             "lstm_forward", "lstm_backward"],
+    "scratchrnn/kernels/reference/gru.py": ["gru_step_forward", "gru_step_backward",
+                                            "gru_forward", "gru_backward"],
     "scratchrnn/kernels/layers.py": ["softmax_cross_entropy"],
     "scratchrnn/kernels/activations.py": ["stable_log_softmax", "sigmoid"],
     "scratchrnn/gradcheck.py": ["numerical_gradient", "rel_error", "check_gradients", "compare"],
@@ -163,6 +176,120 @@ def test_quoted_code_lines_exist_in_the_source(page):
     assert not stale, f"{page} quotes code that is no longer in {files}: {stale}"
 
 
+# ------------------------------------------------------------------ symbol tables
+# A symbol table maps the page's symbols to names in the code. Each of its code columns is
+# checked against the functions the page cites above the table: a "reference" column
+# against those in scratchrnn/kernels/reference/, a "fast kernel" column against the others,
+# an "in the code" column against all of them. Every identifier in a code span of such a
+# column must be a name in one of those functions (an argument, a variable, an attribute, a
+# function it calls, a dict key it uses).
+CODE_COLUMNS = {"in the code": None, "name in the code": None, "reference": True,
+                "fast kernel": False}
+TABLE = re.compile(r"^\|.*\|[ \t]*\n\|[ \t:|-]+\|[ \t]*\n(?:\|.*\|[ \t]*(?:\n|$))*", re.M)
+IDENTIFIER = re.compile(r"(?<!\w)[A-Za-z_]\w*")
+NOT_CODE_NAMES = set(keyword.kwlist) | set(dir(builtins))
+
+
+def table_cells(row):
+    """The cells of one table row; a | inside `code` or $math$, or escaped as \\|, does not
+    split."""
+    cells, cell, quote = [], "", None
+    for ch in row.strip().strip("|"):
+        if ch in "`$" and quote in (None, ch):
+            quote = None if quote else ch
+        if ch == "|" and quote is None and not cell.endswith("\\"):
+            cells.append(cell.strip())
+            cell = ""
+        else:
+            cell += ch
+    return cells + [cell.strip()]
+
+
+def symbol_tables(text):
+    """[(line number, {code column header: [code spans]}, citations above the table)] of the
+    tables on a page that have a code column."""
+    out = []
+    for m in TABLE.finditer(FENCE.sub(lambda f: "\n" * f.group(0).count("\n"), text)):
+        rows = m.group(0).strip("\n").split("\n")
+        header = [h.lower() for h in table_cells(rows[0])]
+        columns = {k: h for k, h in enumerate(header) if h in CODE_COLUMNS}
+        if not columns:
+            continue
+        spans = {h: [] for h in columns.values()}
+        for row in rows[2:]:
+            for k, cell in enumerate(table_cells(row)):
+                if k in columns:
+                    spans[columns[k]] += INLINE_CODE.findall(cell)
+        out.append((text[:m.start()].count("\n") + 1, spans, citations(text[:m.start()])))
+    return out
+
+
+def code_names(obj):
+    """The names in a function's (or class's) source: arguments, variables, attributes, the
+    functions it calls, keyword arguments and string keys."""
+    names = set()
+    for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(obj)))):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.keyword) and node.arg:
+            names.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and node.value.isidentifier():
+            names.add(node.value)
+    return names
+
+
+def span_names(span):
+    """The identifiers of a code span. Skipped: string literals, subscripts (in `hs[t + 1]`
+    the name is `hs`; `t` is the page's index), keywords and builtins."""
+    span = re.sub(r"\"[^\"]*\"|'[^']*'", "", span)
+    while re.search(r"\[[^\[\]]*\]", span):
+        span = re.sub(r"\[[^\[\]]*\]", "", span)
+    return [n for n in IDENTIFIER.findall(span) if n not in NOT_CODE_NAMES]
+
+
+def symbol_table_problems(text):
+    """What a page's symbol tables name that the cited functions do not contain."""
+    problems = []
+    for line, spans, cited in symbol_tables(text):
+        for header, code in spans.items():
+            wanted = CODE_COLUMNS[header]
+            functions = [(path, attr) for path, attr in cited
+                         if wanted is None or ("/reference/" in path) == wanted]
+            if not functions:
+                problems.append(f"table at line {line}: no function cited above it for its "
+                                f"{header!r} column")
+                continue
+            known = set().union(*(code_names(resolve_citation(*f)) for f in functions))
+            missing = sorted({n for span in code for n in span_names(span)} - known)
+            if missing:
+                where = ", ".join(f"{p}: {a}" for p, a in functions)
+                problems.append(f"table at line {line}, column {header!r}: {missing} not in {where}")
+    return problems
+
+
+@pytest.mark.parametrize("page", THEORY_PAGES)
+def test_symbol_tables_name_code_that_exists(page):
+    problems = symbol_table_problems(read(THEORY / page))
+    assert not problems, f"{page}: " + "; ".join(problems)
+
+
+def test_the_kernel_pages_have_checked_symbol_tables():
+    """The table parser finds the rnn/lstm/gru symbol tables, with both code columns (guards
+    against a format change making the check above vacuous)."""
+    for page in ("rnn.md", "lstm.md", "gru.md"):
+        tables = symbol_tables(read(THEORY / page))
+        assert tables, f"{page}: no symbol table with a code column"
+        for column in ("reference", "fast kernel"):
+            assert sum(len(spans.get(column, [])) for _, spans, _ in tables) >= 8, (page, column)
+
+
 # ------------------------------------------------------------------ runnable examples
 @pytest.mark.parametrize("source,name", _all_blocks())
 def test_code_block_runs(source, name, tmp_path, monkeypatch):
@@ -225,6 +352,24 @@ def test_a_stale_quote_is_caught():
     quotes = quoted_statements("`dh = da[t] @ W_hh + np.where(m, 0, dh)` and `dh += dout[t]`, "
                                "`dc = f(...)` `eps=1e-5` `x == y` `np.where(m, 0, dh)`")
     assert quotes == ["dh = da[t] @ W_hh + np.where(m, 0, dh)", "dh += dout[t]"]
+
+
+def test_a_renamed_variable_is_caught():
+    """A name the cited function does not have fails, and each column is checked against
+    its own kernel: `hs` is in the fast rnn_forward, not in the reference."""
+    page = ("Names: `scratchrnn/kernels/reference/rnn.py: rnn_step_backward`, "
+            "`scratchrnn/kernels/rnn.py: rnn_forward`.\n\n"
+            "| symbol | meaning | reference | fast kernel |\n|---|---|---|---|\n"
+            "| $a$ | pre-activation | `da`, `dW_ih` | `a[t]` |\n"
+            "| $h$ | state \\| stack | `{ref}` | `hs[t + 1]` |\n")
+    assert symbol_tables(page.format(ref="h"))[0][1] == {"reference": ["da", "dW_ih", "h"],
+                                         "fast kernel": ["a[t]", "hs[t + 1]"]}
+    assert symbol_table_problems(page.format(ref="h")) == []
+    for bad in ("d_a", "hs[t]"):
+        problems = symbol_table_problems(page.format(ref=bad))
+        assert len(problems) == 1 and repr(bad.split("[")[0]) in problems[0], problems
+    uncited = "| symbol | in the code |\n|---|---|\n| $x$ | `x` |\n"
+    assert "no function cited" in symbol_table_problems(uncited)[0]
 
 
 def test_a_failing_block_is_caught():
