@@ -7,6 +7,8 @@ the same data on every machine:
 * ``adding_problem``  sum the two marked numbers of a long sequence (Hochreiter & Schmidhuber, 1997)
 * ``copy_memory``     recall a few symbols after a long blank gap (Arjovsky et al., 2016)
 * ``digit_task``      reverse or sort a string of digits (a seq2seq task)
+* ``date_task``       normalise a written date, "3 December 2026" -> "2026-12-03" (seq2seq with
+                      a non-monotone alignment)
 * ``sine_mixture``    noisy sums of sines at a few frequencies (forecasting)
 """
 import numpy as np
@@ -131,6 +133,67 @@ def digits_to_str(tokens):
             break
         out.append(str(t - DIGIT_OFFSET) if t >= DIGIT_OFFSET else "?")
     return "".join(out)
+
+
+# ------------------------------------------------------------------ dates
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December")
+DATE_FORMATS = ("{d} {month} {y}", "{month} {d}, {y}", "{d} {mon} {y}", "{mon} {d}, {y}",
+                "{dd}.{mm}.{y}")
+# tokens: 0 padding, 1 BOS, 2 EOS, then one per character (source and target share them)
+DATE_CHARS = "0123456789-., " + "".join(sorted(set("".join(MONTHS))))
+DATE_VOCAB = 3 + len(DATE_CHARS)
+
+
+def make_date(rng, min_year=1900, max_year=2099):
+    """One random valid date: (written form, ISO form), e.g. ("3 December 2026", "2026-12-03").
+
+    The written form is one of DATE_FORMATS: day first or month first, the month's full name,
+    its first three letters or its number. The ISO form puts the year, which comes last in the
+    source, first: the alignment is not monotone.
+    """
+    y = int(rng.integers(min_year, max_year + 1))
+    m = int(rng.integers(1, 13))
+    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    days = (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[m - 1]
+    d = int(rng.integers(1, days + 1))
+    fmt = DATE_FORMATS[rng.integers(len(DATE_FORMATS))]
+    written = fmt.format(d=d, dd=f"{d:02d}", mm=f"{m:02d}", y=y, month=MONTHS[m - 1],
+                         mon=MONTHS[m - 1][:3])
+    return written, f"{y:04d}-{m:02d}-{d:02d}"
+
+
+def encode_chars(strings, vocab=DATE_CHARS):
+    """Strings -> tokens (n, max length) (character c -> vocab.index(c) + 3, padding 0), lengths."""
+    lengths = np.array([len(s) for s in strings])
+    ids = np.full((len(strings), lengths.max()), DIGIT_PAD, dtype=np.int64)
+    for row, s in enumerate(strings):
+        ids[row, :len(s)] = [vocab.index(c) + 3 for c in s]
+    return ids, lengths
+
+
+def chars_to_str(tokens, vocab=DATE_CHARS):
+    """Tokens up to the first EOS -> text ('?' for padding or BOS)."""
+    out = []
+    for t in tokens:
+        if t == EOS:
+            break
+        out.append(vocab[t - 3] if t >= 3 else "?")
+    return "".join(out)
+
+
+def date_task(n, rng, min_year=1900, max_year=2099):
+    """Written dates and their ISO forms, as padded token arrays (the layout of digit_task).
+
+    Returns src (n, S) with lengths (n,), tgt_in (n, 11) = [BOS, y...], tgt_out (n, 11) =
+    [y..., EOS], tgt_mask (n, 11) all True (every ISO date has 10 characters).
+    """
+    pairs = [make_date(rng, min_year, max_year) for _ in range(n)]
+    src, lengths = encode_chars([w for w, _ in pairs])
+    iso, _ = encode_chars([i for _, i in pairs])
+    tgt_in = np.concatenate([np.full((n, 1), BOS), iso], axis=1)
+    tgt_out = np.concatenate([iso, np.full((n, 1), EOS)], axis=1)
+    return src, lengths, tgt_in, tgt_out, np.ones(tgt_out.shape, bool)
 
 
 # ------------------------------------------------------------------ forecasting

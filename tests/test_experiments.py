@@ -129,8 +129,34 @@ def test_forecast_command(tmp_path, capsys):
                                   ["memory", "--models", "lstm,transformer"],
                                   ["seq2seq", "--teacher_forcing_ratio", "2"],
                                   ["seq2seq", "--min_len", "5", "--max_len", "3"],
-                                  ["forecast", "--steps", "0"], ["gradients", "--bogus", "1"]])
+                                  ["forecast", "--steps", "0"], ["gradients", "--bogus", "1"],
+                                  ["seq2seq", "--attention", "luong"],
+                                  ["attention", "--tasks", "reverse,poems"],
+                                  ["attention", "--min_len", "5", "--max_len", "3"]])
 def test_bad_flags(argv, capsys):
     assert experiments.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_seq2seq_with_attention_writes_heat_maps(tmp_path, capsys):
+    argv = ["seq2seq", "--attention", "additive", "--epochs", "1", "--train_size", "64",
+            "--val_size", "16", "--out_dir", str(tmp_path)]
+    assert experiments.main(argv) == 0
+    assert "additive attention" in capsys.readouterr().out
+    assert (tmp_path / "seq2seq_reverse_constant_attention.png").stat().st_size > 1000
+    assert not list(tmp_path.glob("*attention*.csv"))
+
+
+def test_attention_command(tmp_path, capsys):
+    argv = ["attention", "--tasks", "reverse,dates", "--epochs", "1", "--train_size", "32",
+            "--val_size", "16", "--max_len", "6", "--hidden_size", "8", "--jobs", "1",
+            "--out_dir", str(tmp_path)]
+    assert experiments.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("general attention |") == 2 and out.count("none attention |") == 2
+    for name in ("attention.png", "attention_reverse.png", "attention_dates.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+    table = (tmp_path / "attention.md").read_text()
+    assert "| reverse | length 3 | length 4 |" in table and "| dates | length 1" in table
+    assert len((tmp_path / "attention.csv").read_text().splitlines()) > 4

@@ -162,3 +162,31 @@ def test_bad_attention_is_refused(rng):
     with pytest.raises(ValueError, match="attention must be one of None, 'additive', 'general', "
                                          "'dot', got 'luong'"):
         small(rng, attention="luong")
+
+
+def test_date_task_matches_the_calendar(rng):
+    import datetime
+    src, lengths, tgt_in, tgt_out, mask = tasks.date_task(300, rng)
+    formats = ("%d %B %Y", "%B %d, %Y", "%d %b %Y", "%b %d, %Y", "%d.%m.%Y")
+    seen = set()
+    for s, L, ti, to in zip(src, lengths, tgt_in, tgt_out):
+        written, iso = tasks.chars_to_str(s[:L]), tasks.chars_to_str(to)
+        parsed = set()
+        for k, f in enumerate(formats):
+            try:
+                parsed.add(datetime.datetime.strptime(written, f).date().isoformat())
+                seen.add(k)
+            except ValueError:
+                pass
+        assert parsed == {iso}, written
+        assert ti[0] == tasks.BOS and np.array_equal(ti[1:], to[:-1]) and to[-1] == tasks.EOS
+    assert seen == set(range(len(formats))) and mask.all()
+    assert tasks.make_date(np.random.default_rng(0)) == tasks.make_date(np.random.default_rng(0))
+
+
+def test_length_bins_cover_every_length():
+    from scratchrnn.cli.experiments import length_bins
+    for lengths in (np.arange(3, 31), np.array([10, 14, 17, 18]), np.array([4, 4])):
+        bins = length_bins(lengths)
+        covered = [L for lo, hi in bins for L in range(lo, hi + 1)]
+        assert covered == list(range(lengths.min(), lengths.max() + 1))

@@ -1,9 +1,11 @@
-"""python -m scratchrnn.experiments memory|gradients|seq2seq|forecast: the course's experiments.
+"""python -m scratchrnn.experiments memory|gradients|seq2seq|attention|forecast: the course's experiments.
 
     python -m scratchrnn.experiments memory       # adding + copy-memory at T = 10, 50, 100, 200
     python -m scratchrnn.experiments gradients    # |dL/dh_t| against t, at init and trained
     python -m scratchrnn.experiments seq2seq --task reverse --teacher_forcing_ratio 1 \\
         --tf_schedule linear
+    python -m scratchrnn.experiments seq2seq --attention additive   # + attention heat maps
+    python -m scratchrnn.experiments attention    # with vs without attention against length
     python -m scratchrnn.experiments forecast     # noisy multi-frequency sines
 
 Each writes its figure (PNG) and table into --out_dir (default runs/experiments) and prints the
@@ -421,13 +423,15 @@ def run_seq2seq(args, out=print):
     train = tasks.digit_task(args.train_size, rng, args.task, args.min_len, args.max_len)
     val = tasks.digit_task(args.val_size, np.random.default_rng(args.seed + 1), args.task,
                            args.min_len, args.max_len)
+    attention = None if args.attention == "none" else args.attention
     model = Seq2Seq(tasks.DIGIT_VOCAB, tasks.DIGIT_VOCAB, args.cell, args.embedding_dim,
-                    args.hidden_size, bos=tasks.BOS, eos=tasks.EOS, rng=rng)
+                    args.hidden_size, bos=tasks.BOS, eos=tasks.EOS, rng=rng, attention=attention)
     params = list(model.parameters())
     opt = make_optimizer("adam", params, args.learning_rate)
     out(f"{args.task} digit strings of length {args.min_len}-{args.max_len}: {args.train_size} "
         f"training, {args.val_size} validation; {args.cell.upper()} encoder-decoder "
-        f"H={args.hidden_size}, {model.num_parameters():,} parameters; teacher forcing "
+        f"H={args.hidden_size}, {'no' if attention is None else attention} attention, "
+        f"{model.num_parameters():,} parameters; teacher forcing "
         f"{args.tf_schedule} from {args.teacher_forcing_ratio:g}")
     history, guard = [], DivergenceGuard(margin=3.0)
     for epoch in range(args.epochs):
@@ -461,6 +465,15 @@ def run_seq2seq(args, out=print):
               [dict(zip(("epoch", "teacher_forcing", "train_loss", "exact_match"), h)) for h in history],
               ["epoch", "teacher_forcing", "train_loss", "exact_match"])
     out(f"figure: {path}")
+    if attention is not None:
+        n = min(args.num_heatmaps, args.val_size)
+        tokens, weights = model.greedy_decode(val[0][:n], val[1][:n], max_len=val[3].shape[1],
+                                              return_weights=True)
+        maps = [heat_map_data(s[:L], p, w, tasks.digits_to_str)
+                for s, L, p, w in zip(val[0][:n], val[1][:n], tokens, weights)]
+        path = plot_heat_maps(maps, f"{attention} attention, {args.task} digits",
+                              out_dir / f"seq2seq_{args.task}_{args.tf_schedule}_attention.png")
+        out(f"attention heat maps: {path}")
     return model, history
 
 
@@ -476,6 +489,201 @@ def plot_seq2seq(history, args, path):
                  f"{args.tf_schedule} teacher forcing", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+# ------------------------------------------------------------------ attention
+ATTENTION_TASKS = {
+    # name: (what it is, vocabulary size, tokens -> text)
+    "reverse": ("reverse a digit string", tasks.DIGIT_VOCAB, tasks.digits_to_str),
+    "sort": ("sort a digit string", tasks.DIGIT_VOCAB, tasks.digits_to_str),
+    "dates": ('normalise a date, "3 December 2026" -> "2026-12-03"', tasks.DATE_VOCAB,
+              tasks.chars_to_str),
+}
+
+
+def attention_task_data(task, n, rng, min_len, max_len):
+    if task == "dates":
+        return tasks.date_task(n, rng)
+    return tasks.digit_task(n, rng, task, min_len, max_len)
+
+
+def train_seq2seq_run(task, attention, cell="gru", hidden_size=64, embedding_dim=16, epochs=8,
+                      train_size=3000, val_size=600, min_len=3, max_len=30, batch_size=64,
+                      lr=5e-3, clip=5.0, num_heatmaps=2, seed=0):
+    """Train one encoder-decoder (attention None or a score) with teacher forcing; returns the
+    validation sources' lengths, which of them greedy decoding gets exactly right, the loss and
+    accuracy per epoch, the seconds, and heat-map data for the first num_heatmaps examples."""
+    rng = np.random.default_rng(seed)
+    train = attention_task_data(task, train_size, rng, min_len, max_len)
+    val = attention_task_data(task, val_size, np.random.default_rng(seed + 1), min_len, max_len)
+    _, V, to_str = ATTENTION_TASKS[task]
+    model = Seq2Seq(V, V, cell, embedding_dim, hidden_size, bos=tasks.BOS, eos=tasks.EOS,
+                    rng=np.random.default_rng(seed), attention=attention)
+    params = list(model.parameters())
+    opt = make_optimizer("adam", params, lr)
+    guard, history, t0 = DivergenceGuard(margin=3.0), [], time.perf_counter()
+    for epoch in range(epochs):
+        losses = []
+        for idx in np.array_split(rng.permutation(train_size), max(1, train_size // batch_size)):
+            src, lengths, tgt_in, tgt_out, mask = (a[idx] for a in train)
+            S, U = lengths.max(), mask.sum(axis=1).max()     # trim the batch's padding
+            logits = model(src[:, :S], lengths, tgt_in[:, :U])
+            loss, dlogits = softmax_cross_entropy(logits, tgt_out[:, :U], mask=mask[:, :U])
+            guard.check(loss, epoch + 1)
+            opt.zero_grad()
+            model.backward(dlogits)
+            optim.clip_grad_norm_(params, clip)
+            opt.step()
+            losses.append(loss)
+        history.append((epoch + 1, float(np.mean(losses))))
+    correct = exact_matches(model, *val)
+    result = {"task": task, "attention": attention or "none", "parameters": model.num_parameters(),
+              "lengths": val[1], "correct": correct, "exact_match": float(correct.mean()),
+              "history": history, "seconds": time.perf_counter() - t0, "heat_maps": []}
+    if attention is not None and num_heatmaps:
+        order = np.argsort(-val[1], kind="stable")[:num_heatmaps]     # the longest sources
+        tokens, weights = model.greedy_decode(val[0][order], val[1][order],
+                                              max_len=val[3].shape[1], return_weights=True)
+        result["heat_maps"] = [heat_map_data(val[0][i][:val[1][i]], p, w, to_str)
+                               for i, p, w in zip(order, tokens, weights)]
+    return result
+
+
+def exact_matches(model, src, lengths, tgt_in, tgt_out, tgt_mask, batch_size=256):
+    """(N,) bool: greedy decoding equals the target exactly (EOS included)."""
+    U = tgt_out.shape[1]
+    hits = []
+    for s in range(0, len(src), batch_size):
+        pred = model.greedy_decode(src[s:s + batch_size], lengths[s:s + batch_size], max_len=U)
+        hits.append(((pred == tgt_out[s:s + batch_size]) | ~tgt_mask[s:s + batch_size]).all(axis=1))
+    return np.concatenate(hits)
+
+
+def heat_map_data(src_tokens, out_tokens, weights, to_str):
+    """Source and output as character lists and the weights (output steps incl. EOS, source)."""
+    source = list(to_str(src_tokens))
+    output = list(to_str(out_tokens))
+    n = min(len(output) + 1, len(weights))            # the EOS step too
+    return {"source": source, "output": output + ["<eos>"][:n - len(output)],
+            "weights": np.asarray(weights[:n, :len(source)], np.float64)}
+
+
+def plot_heat_maps(maps, title, path):
+    """One panel per example: output steps down, source positions across, weight as shade."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.6 * len(maps), 4.4), dpi=90, squeeze=False)
+    for ax, m in zip(axes[0], maps):
+        ax.imshow(m["weights"], cmap="Greys", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+        ax.set_xticks(range(len(m["source"])))
+        ax.set_xticklabels(m["source"], fontsize=7, family="monospace")
+        ax.set_yticks(range(len(m["output"])))
+        ax.set_yticklabels(m["output"], fontsize=7, family="monospace")
+        ax.set_xlabel("source position")
+        ax.set_ylabel("output step (greedy)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def length_bins(lengths, n_bins=4):
+    """Up to n_bins contiguous ranges (lo, hi) of source length covering the values present."""
+    lo, hi = int(lengths.min()), int(lengths.max())
+    edges = np.unique(np.round(np.linspace(lo, hi + 1, min(n_bins, hi - lo + 1) + 1)).astype(int))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def accuracy_by_length(result, bins):
+    return [float(result["correct"][(result["lengths"] >= lo) & (result["lengths"] <= hi)].mean())
+            for lo, hi in bins]
+
+
+def _attention_job(kwargs):
+    return train_seq2seq_run(**kwargs)
+
+
+def run_attention(args, out=print):
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [dict(task=task, attention=attention, cell=args.cell, hidden_size=args.hidden_size,
+                 embedding_dim=args.embedding_dim, epochs=args.epochs, train_size=args.train_size,
+                 val_size=args.val_size, min_len=args.min_len, max_len=args.max_len,
+                 batch_size=args.batch_size, lr=args.learning_rate, clip=args.clip,
+                 num_heatmaps=args.num_heatmaps, seed=args.seed)
+            for task in args.tasks for attention in (args.score, None)]
+    out(f"{len(jobs)} runs: {args.cell.upper()} encoder-decoder H={args.hidden_size}, "
+        f"{args.score} attention (input feeding) or none; {args.epochs} epochs of "
+        f"{args.train_size} examples (batch {args.batch_size}, Adam lr {args.learning_rate:g}, "
+        f"teacher forcing); digit strings of length {args.min_len}-{args.max_len}; "
+        f"{args.jobs} at a time")
+    with ProcessPoolExecutor(args.jobs) if args.jobs > 1 else _Inline() as pool:
+        results = list(pool.map(_attention_job, jobs))
+    for r in results:
+        out(f"  {r['task']:<8} {r['attention']:<9} {r['parameters']:>7,} params  final train loss "
+            f"{r['history'][-1][1]:.4f}  val exact match {r['exact_match']:6.1%}  "
+            f"[{r['seconds']:.0f} s]")
+    table = attention_table(results, args.tasks)
+    out(table)
+    (out_dir / "attention.md").write_text(table + "\n")
+    rows = [dict(task=r["task"], attention=r["attention"], lo=lo, hi=hi, exact_match=acc,
+                 examples=int(((r["lengths"] >= lo) & (r["lengths"] <= hi)).sum()))
+            for r in results
+            for (lo, hi), acc in zip(length_bins(r["lengths"]),
+                                     accuracy_by_length(r, length_bins(r["lengths"])))]
+    write_csv(out_dir / "attention.csv", rows, ["task", "attention", "lo", "hi", "examples",
+                                                "exact_match"])
+    path = plot_attention_accuracy(results, args.tasks, out_dir / "attention.png")
+    out(f"figure: {path}")
+    for task in args.tasks:
+        maps = [m for r in results if r["task"] == task for m in r["heat_maps"]]
+        if maps:
+            heat = plot_heat_maps(maps, f"{args.score} attention: {ATTENTION_TASKS[task][0]}",
+                                  out_dir / f"attention_{task}.png")
+            out(f"heat maps: {heat}")
+    out(f"table: {out_dir / 'attention.md'}")
+    return results
+
+
+def attention_table(results, task_names):
+    """Markdown: one block of rows per task, one column per source-length range, plus overall."""
+    lines = []
+    for task in task_names:
+        rs = [r for r in results if r["task"] == task]
+        bins = length_bins(rs[0]["lengths"])
+        lines += [f"| {task} | " + " | ".join(f"length {lo}-{hi}" if lo != hi else f"length {lo}"
+                                              for lo, hi in bins) + " | all |",
+                  "|---|" + "---|" * (len(bins) + 1)]
+        for r in rs:
+            lines.append(f"| {r['attention']} attention | "
+                         + " | ".join(f"{a:.1%}" for a in accuracy_by_length(r, bins))
+                         + f" | {r['exact_match']:.1%} |")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def plot_attention_accuracy(results, task_names, path):
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(task_names), figsize=(4.6 * len(task_names), 3.8), dpi=90,
+                             squeeze=False)
+    for ax, task in zip(axes[0], task_names):
+        for r in (r for r in results if r["task"] == task):
+            lengths = np.unique(r["lengths"])
+            acc = [r["correct"][r["lengths"] == L].mean() for L in lengths]
+            none = r["attention"] == "none"
+            ax.plot(lengths, acc, "o-" if not none else "s--", ms=3,
+                    color="tab:gray" if none else "tab:blue",
+                    label=f"{'no' if none else r['attention']} attention")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("source length")
+        ax.set_ylabel("exact match (greedy, held-out)")
+        ax.set_title(ATTENTION_TASKS[task][0], fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -583,6 +791,14 @@ def _model_list(text):
     return list(dict.fromkeys(names))
 
 
+def _attention_task_list(text):
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [n for n in names if n not in ATTENTION_TASKS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"tasks are {', '.join(ATTENTION_TASKS)}, got {text!r}")
+    return list(dict.fromkeys(names))
+
+
 def _task_list(text):
     names = [v.strip() for v in text.split(",") if v.strip()]
     bad = [n for n in names if n not in MEMORY_TASKS]
@@ -593,7 +809,8 @@ def _task_list(text):
 
 def build_parser():
     p = Parser(prog="python -m scratchrnn.experiments", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="experiment", metavar="{memory,gradients,seq2seq,forecast}")
+    sub = p.add_subparsers(dest="experiment",
+                           metavar="{memory,gradients,seq2seq,attention,forecast}")
     sub.required = True
     fmt = argparse.ArgumentDefaultsHelpFormatter
 
@@ -646,6 +863,31 @@ def build_parser():
     q.add_argument("--tf_final", type=float, default=0.0, help="last epoch's ratio (linear)")
     q.add_argument("--tf_decay", type=float, default=0.8, help="factor per epoch (exponential)")
     q.add_argument("--num_examples", type=int, default=6)
+    q.add_argument("--attention", choices=("none", "additive", "general", "dot"), default="none",
+                   help="Luong-style attention over the encoder outputs (with input feeding)")
+    q.add_argument("--num_heatmaps", type=int, default=3,
+                   help="validation examples whose attention weights are drawn (with --attention)")
+    common(q)
+
+    q = sub.add_parser("attention", help="the same encoder-decoder with and without attention, "
+                       "exact match against source length", formatter_class=fmt)
+    q.add_argument("--tasks", type=_attention_task_list, default=list(ATTENTION_TASKS),
+                   help="any of " + ", ".join(ATTENTION_TASKS))
+    q.add_argument("--score", choices=("additive", "general", "dot"), default="general",
+                   help="the attention model's score")
+    q.add_argument("--cell", choices=("gru", "lstm"), default="gru")
+    q.add_argument("--epochs", type=int, default=8)
+    q.add_argument("--train_size", type=int, default=3000)
+    q.add_argument("--val_size", type=int, default=600)
+    q.add_argument("--min_len", type=int, default=3, help="digit strings' shortest length")
+    q.add_argument("--max_len", type=int, default=30, help="digit strings' longest length")
+    q.add_argument("--hidden_size", type=int, default=64)
+    q.add_argument("--embedding_dim", type=int, default=16)
+    q.add_argument("--batch_size", type=int, default=64)
+    q.add_argument("--learning_rate", "--lr", type=float, default=5e-3)
+    q.add_argument("--clip", type=float, default=5.0)
+    q.add_argument("--num_heatmaps", type=int, default=2, help="heat maps per task")
+    q.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="parallel processes")
     common(q)
 
     q = sub.add_parser("forecast", help="many-to-many regression on noisy sines", formatter_class=fmt)
@@ -672,13 +914,13 @@ def check_args(args):
         raise UsageError(f"--{positive[0]} must be at least 1, got {getattr(args, positive[0])}")
     if getattr(args, "learning_rate", 1) <= 0:
         raise UsageError(f"--learning_rate must be positive, got {args.learning_rate}")
-    if args.experiment == "seq2seq":
+    if args.experiment in ("seq2seq", "attention"):
         if args.max_len < args.min_len:
             raise UsageError(f"--max_len ({args.max_len}) must be >= --min_len ({args.min_len})")
         for k in ("teacher_forcing_ratio", "tf_final"):
-            if not 0 <= getattr(args, k) <= 1:
+            if hasattr(args, k) and not 0 <= getattr(args, k) <= 1:
                 raise UsageError(f"--{k} must be in [0, 1], got {getattr(args, k)}")
-        if not 0 < args.tf_decay <= 1:
+        if hasattr(args, "tf_decay") and not 0 < args.tf_decay <= 1:
             raise UsageError(f"--tf_decay must be in (0, 1], got {args.tf_decay}")
     if args.experiment == "gradients" and args.length < 2:
         raise UsageError(f"--length must be at least 2, got {args.length}")
@@ -687,7 +929,7 @@ def check_args(args):
 
 
 RUNNERS = {"memory": run_memory, "gradients": run_gradients, "seq2seq": run_seq2seq,
-           "forecast": run_forecast}
+           "forecast": run_forecast, "attention": run_attention}
 
 
 def main(argv=None):
