@@ -109,7 +109,7 @@ def fixtures(lab):
 
 # --------------------------------------------------------------------------- checks
 def _record(what, ok, line, detail=""):
-    print(line + ("" if ok else "   <-- TOO LARGE") + (f"\n{detail}" if detail and not ok else ""))
+    print(line + ("" if ok else "   <-- NOT MET") + (f"\n{detail}" if detail and not ok else ""))
     (_passed if ok else _failed).append((what, detail or line))
 
 
