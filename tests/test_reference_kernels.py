@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import scratchrnn.kernels as kernels
 import scratchrnn.kernels.gru as fast_gru
 import scratchrnn.kernels.lstm as fast_lstm
 import scratchrnn.kernels.rnn as fast_rnn
@@ -25,6 +26,7 @@ import scratchrnn.kernels.reference as reference
 import scratchrnn.kernels.reference.gru as ref_gru
 import scratchrnn.kernels.reference.lstm as ref_lstm
 import scratchrnn.kernels.reference.rnn as ref_rnn
+import scratchrnn.nn as nn
 from scratchrnn.gradcheck import numerical_gradient, rel_error
 
 TOL = dict(rtol=1e-12, atol=1e-12)
@@ -63,7 +65,7 @@ def forward(module, kind, inp, mask, options):
              **options)
 
 
-def assert_same(fast, ref, where="result"):
+def assert_same(fast, ref, where="result", tol=TOL):
     """Same nesting, same None entries, arrays equal to 1e-12 (same shape and dtype)."""
     if ref is None or fast is None:
         assert fast is None and ref is None, f"{where}: fast {type(fast)}, reference {type(ref)}"
@@ -72,12 +74,12 @@ def assert_same(fast, ref, where="result"):
             f"{where}: fast returns {len(fast) if isinstance(fast, (tuple, list)) else type(fast)} " \
             f"items, reference {len(ref)}"
         for k, (a, b) in enumerate(zip(fast, ref)):
-            assert_same(a, b, f"{where}[{k}]")
+            assert_same(a, b, f"{where}[{k}]", tol)
     else:
         assert isinstance(fast, np.ndarray) and isinstance(ref, np.ndarray), where
         assert fast.shape == ref.shape and fast.dtype == ref.dtype, \
             f"{where}: fast {fast.shape} {fast.dtype}, reference {ref.shape} {ref.dtype}"
-        np.testing.assert_allclose(fast, ref, err_msg=where, **TOL)
+        np.testing.assert_allclose(fast, ref, err_msg=where, **tol)
 
 
 # ------------------------------------------------------------------ sequence kernels
@@ -155,6 +157,64 @@ def test_same_signature_as_the_fast_kernel(name):
     fast, ref = KINDS[name.split("_")[0]][:2]
     assert inspect.signature(getattr(ref, name)) == inspect.signature(getattr(fast, name))
     assert getattr(reference, name) is getattr(ref, name)          # re-exported by the package
+
+
+# ------------------------------------------------------------------ swapped into the modules
+LAYERS = [("RNN", dict(nonlinearity="relu")), ("LSTM", {}), ("GRU", dict(reset_after=True)),
+          ("GRU", dict(reset_after=False))]
+F32_TOL = dict(rtol=1e-4, atol=1e-5)
+
+
+def _use_reference_kernels(monkeypatch):
+    for name in NAMES:
+        monkeypatch.setattr(kernels, name, getattr(reference, name))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("name,options", LAYERS, ids=[_id(*c) for c in LAYERS])
+def test_reference_kernels_stand_in_for_the_fast_ones_in_the_layers(name, options, dtype,
+                                                                    monkeypatch):
+    """A 2-layer bidirectional layer with ragged lengths gives the same outputs, states and
+    gradients (same dtypes) when scratchrnn.kernels' functions are the reference ones."""
+    layer = getattr(nn, name)(3, 4, num_layers=2, bidirectional=True, dtype=dtype,
+                              rng=np.random.default_rng(0), **options)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 3, 3)).astype(dtype)
+    dout = rng.standard_normal((5, 3, 8)).astype(dtype)
+    n_states = 2 if name == "LSTM" else 1
+    dfinal = [rng.standard_normal((4, 3, 4)).astype(dtype) for _ in range(n_states)]
+
+    def run():
+        layer.zero_grad()
+        out, final = layer(x, lengths=np.array([5, 1, 3]))
+        dx, dinit = layer.backward(dout, tuple(dfinal) if n_states == 2 else dfinal[0])
+        return out, final, dx, dinit, [p.grad.copy() for p in layer.parameters()]
+
+    fast = run()
+    _use_reference_kernels(monkeypatch)
+    assert nn.recurrent.K.lstm_forward is reference.lstm_forward      # the swap took effect
+    assert_same(fast, run(), f"{name} {options}", TOL if dtype == np.float64 else F32_TOL)
+
+
+@pytest.mark.parametrize("name,options", [("RNNCell", {}), ("LSTMCell", {}),
+                                          ("GRUCell", dict(reset_after=False))],
+                         ids=["RNNCell", "LSTMCell", "GRUCell-reset_before"])
+def test_reference_kernels_stand_in_for_the_fast_ones_in_the_cells(name, options, monkeypatch):
+    cell = getattr(nn, name)(3, 4, dtype=np.float64, rng=np.random.default_rng(0), **options)
+    rng = np.random.default_rng(2)
+    x, state = rng.standard_normal((2, 3)), rng.standard_normal((2, 4))
+    state = (state, rng.standard_normal((2, 4))) if name == "LSTMCell" else state
+    dstate = rng.standard_normal((2, 4))
+
+    def run():
+        cell.zero_grad()
+        new = cell(x, state)
+        grads = cell.backward(dstate) if name != "LSTMCell" else cell.backward(dstate, dstate)
+        return new, grads, [p.grad.copy() for p in cell.parameters()]
+
+    fast = run()
+    _use_reference_kernels(monkeypatch)
+    assert_same(fast, run(), name)
 
 
 # ------------------------------------------------------------------ the reference is right
