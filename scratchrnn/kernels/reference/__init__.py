@@ -9,7 +9,9 @@ or dict (sequence) cache. They import only NumPy and ``kernels/activations.py`` 
 never the fast machinery (``kernels/_fast/``). Read these to learn; the fast kernels are the
 same arithmetic arranged for speed.
 
-A reference cache can be backpropagated any number of times (nothing in it is overwritten).
+Treat a cache as single-use, as the fast kernels require: a reference cache holds only values
+(nothing in it is ever overwritten), so a second backward would work here, but code that relies
+on that breaks when the fast kernels stand in.
 """
 from .rnn import rnn_step_forward, rnn_step_backward, rnn_forward, rnn_backward
 from .lstm import lstm_step_forward, lstm_step_backward, lstm_forward, lstm_backward
