@@ -142,6 +142,41 @@ def test_every_theory_page_points_at_code(page):
     assert citations(read(THEORY / page)), f"{page} cites no function"
 
 
+REFERENCE_DIR = "scratchrnn/kernels/reference/"
+
+
+def late_fast_citations(text):
+    """Fast kernels cited before their reference twin: on the page, or within a section that
+    cites both (a section about the fast kernel alone may cite only it)."""
+    fast_name = lambda path: path.replace(REFERENCE_DIR, "scratchrnn/kernels/")
+    twins = {(fast_name(p), a) for p, a in citations(text) if p.startswith(REFERENCE_DIR)}
+    seen_on_page, late = set(), []
+    for section in re.split(r"^#{1,6} ", FENCE.sub("", text), flags=re.M):
+        cited = citations(section)
+        for k, (path, attr) in enumerate(cited):
+            if path.startswith(REFERENCE_DIR):
+                seen_on_page.add((fast_name(path), attr))
+            elif (path, attr) in twins and ((path, attr) not in seen_on_page or any(
+                    p.startswith(REFERENCE_DIR) and (fast_name(p), a) == (path, attr)
+                    for p, a in cited[k + 1:])):
+                late.append(f"{path}: {attr} (section '{section.splitlines()[0]}')")
+    return sorted(set(late))
+
+
+@pytest.mark.parametrize("page", THEORY_PAGES)
+def test_the_reference_kernel_is_cited_first(page):
+    late = late_fast_citations(read(THEORY / page))
+    assert not late, f"{page}: cited before its reference twin: {late}"
+
+
+def test_a_fast_kernel_cited_first_is_caught():
+    ref, fast = ("`scratchrnn/kernels/reference/rnn.py: rnn_forward`",
+                 "`scratchrnn/kernels/rnn.py: rnn_forward`")
+    assert late_fast_citations(f"# A\n{ref}, {fast}\n## Fast only\n{fast}\n") == []
+    assert late_fast_citations(f"# A\n{fast}, {ref}\n")                  # same section
+    assert late_fast_citations(f"# A\n{fast}\n## B\n{ref}\n")            # earlier section
+
+
 def test_every_derived_kernel_is_cited():
     cited = {(path, attr) for _, path, attr in _all_citations()}
     missing = [f"{path}: {name}" for path, names in MUST_CITE.items() for name in names
