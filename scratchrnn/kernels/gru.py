@@ -52,6 +52,7 @@ Backward, given dh_t:
 import numpy as np
 
 from ._fast import workspace as ws
+from .cache import Cache
 from ._fast.layout import bias_in_product, gate_blocks, states_with_ones, weight_with_bias
 from .activations import sigmoid
 
@@ -125,15 +126,20 @@ def gru_step_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, reset_after=Tr
         if b_hh is not None:
             ah += b_hh
         gru_pointwise_forward(ax, ah, h_prev, gates, h)
-        return h, (x, h_prev, gates, ah[:, 2 * H:], W_ih, W_hh, b_ih is not None, True)
+        return h, Cache(x=x, h_prev=h_prev, gates=gates, hn=ah[:, 2 * H:], W_ih=W_ih, W_hh=W_hh,
+                        has_bias=b_ih is not None, reset_after=True)
     rh = np.empty_like(h)
     _reset_before_forward(ax, h_prev, W_hh, b_hh, gates, h, rh)
-    return h, (x, h_prev, gates, rh, W_ih, W_hh, b_ih is not None, False)
+    return h, Cache(x=x, h_prev=h_prev, gates=gates, rh=rh, W_ih=W_ih, W_hh=W_hh,
+                    has_bias=b_ih is not None, reset_after=False)
 
 
 def gru_step_backward(dh, cache):
     """dh (B, H) -> dx (B, D), dh_prev (B, H), (dW_ih, dW_hh, db_ih, db_hh)."""
-    x, h_prev, gates, hn_or_rh, W_ih, W_hh, has_bias, reset_after = cache
+    cache.use("gru_step_backward")
+    x, h_prev, gates, W_ih, W_hh = (cache[k] for k in ("x", "h_prev", "gates", "W_ih", "W_hh"))
+    has_bias, reset_after = cache["has_bias"], cache["reset_after"]
+    hn_or_rh = cache["hn"] if reset_after else cache["rh"]
     B, H = h_prev.shape
     dh = np.array(dh, dtype=gates.dtype)              # overwritten below
     if reset_after:
@@ -273,7 +279,7 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reset_after=
             np.copyto(hs[t + 1], hs[t], where=pad[t])
     out = hs[1:, :, :H]
     out = out.copy() if mask is None else np.multiply(out, mask[:, :, None])
-    cache = ws.Cache(x=x, hs=hs, gates=gates, extra=hn, mask=mask, W_ih=W_ih, W_hh=W_hh,
+    cache = Cache(x=x, hs=hs, gates=gates, hn=hn, mask=mask, W_ih=W_ih, W_hh=W_hh,
                      has_bias=b_ih is not None, reset_after=True)
     ws.give_back_when_dead(cache, buf, hs, hn)      # recycled for the next call
     return (out, hs[T, :, :H].copy()), cache
@@ -298,15 +304,17 @@ def _reset_before_sequence(x, h0, W_ih, W_hh, b_ih, b_hh, mask):
         if pad is not None:
             np.copyto(hs[t + 1], hs[t], where=pad[t])
     out = hs[1:].copy() if mask is None else np.multiply(hs[1:], mask[:, :, None])
-    cache = ws.Cache(x=x, hs=hs, gates=gates, extra=rh, mask=mask, W_ih=W_ih, W_hh=W_hh,
+    cache = Cache(x=x, hs=hs, gates=gates, rh=rh, mask=mask, W_ih=W_ih, W_hh=W_hh,
                      has_bias=b_ih is not None, reset_after=False)
     return (out, hs[T].copy()), cache
 
 
 def gru_backward(dout, dh_T, cache):
     """dout (T, B, H), dh_T (B, H) or None -> dx (T, B, D), dh0 (B, H), param grads."""
-    x, hs, gates, extra, mask = cache["x"], cache["hs"], cache["gates"], cache["extra"], cache["mask"]
+    cache.use("gru_backward")
+    x, hs, gates, mask = cache["x"], cache["hs"], cache["gates"], cache["mask"]
     W_ih, W_hh, has_bias, reset_after = cache["W_ih"], cache["W_hh"], cache["has_bias"], cache["reset_after"]
+    extra = cache["hn"] if reset_after else cache["rh"]     # what the n gate's backward needs
     T, B, D = x.shape
     H = W_hh.shape[1]
     N = T * B
@@ -354,7 +362,7 @@ def gru_backward(dout, dh_T, cache):
 
 def _reset_before_sequence_backward(dout, dh, cache, masking):
     """gru_backward for reset_after=False; masking is None or (keep, pad) (T, B, 1)."""
-    x, hs, gates, rh = cache["x"], cache["hs"], cache["gates"], cache["extra"]
+    x, hs, gates, rh = cache["x"], cache["hs"], cache["gates"], cache["rh"]
     W_ih, W_hh, has_bias = cache["W_ih"], cache["W_hh"], cache["has_bias"]
     T, B, D = x.shape
     H = W_hh.shape[1]

@@ -1,6 +1,8 @@
 """Non-recurrent kernels: affine, embedding, dropout and the softmax cross-entropy loss."""
 import numpy as np
 
+from .cache import Cache
+
 
 
 def linear_forward(x, W, b=None):
@@ -11,12 +13,13 @@ def linear_forward(x, W, b=None):
     y = np.matmul(x.reshape(-1, x.shape[-1]), W.T).reshape(*x.shape[:-1], W.shape[0])
     if b is not None:
         y += b
-    return y, (x, W, b is not None)
+    return y, Cache(x=x, W=W, has_bias=b is not None)
 
 
 def linear_backward(dy, cache):
     """dy (..., O) -> dx (..., D), dW (O, D), db (O,) or None."""
-    x, W, has_bias = cache
+    cache.use("linear_backward")
+    x, W, has_bias = cache["x"], cache["W"], cache["has_bias"]
     dy2 = dy.reshape(-1, dy.shape[-1])
     dW = np.matmul(dy2.T, x.reshape(-1, x.shape[-1]))
     db = dy2.sum(axis=0) if has_bias else None
@@ -25,7 +28,7 @@ def linear_backward(dy, cache):
 
 def embedding_forward(ids, W):
     """ids (...) ints, W (V, E) -> (..., E) rows of W, cache."""
-    return W[ids], (ids, W.shape)
+    return W[ids], Cache(ids=ids, shape=W.shape)
 
 
 def embedding_backward(dout, cache):
@@ -35,7 +38,8 @@ def embedding_backward(dout, cache):
     entry). Sorting the ids groups equal ones together, so each distinct id's rows become
     one contiguous run that ``np.add.reduceat`` sums in vectorised passes.
     """
-    ids, shape = cache
+    cache.use("embedding_backward")
+    ids, shape = cache["ids"], cache["shape"]
     dW = np.zeros(shape, dtype=dout.dtype)
     flat = ids.reshape(-1)
     if flat.size == 0:
@@ -50,14 +54,18 @@ def embedding_backward(dout, cache):
 
 def dropout_forward(x, p, rng):
     """Inverted dropout: zero each entry with probability p, scale the rest by 1/(1-p)
-    so that the expected value is unchanged and evaluation needs no rescaling."""
+    so that the expected value is unchanged and evaluation needs no rescaling.
+
+    x (...) -> y (...), cache holding ``keep`` (the 0 or 1/(1-p) multipliers; None when p = 0)."""
     if p == 0:
-        return x, None
+        return x, Cache(keep=None)
     keep = (rng.random(x.shape) >= p).astype(x.dtype) / x.dtype.type(1 - p)
-    return x * keep, keep
+    return x * keep, Cache(keep=keep)
 
 
-def dropout_backward(dout, keep):
+def dropout_backward(dout, cache):
+    """dout (...) -> dx (...) = dout * keep."""
+    keep = cache.use("dropout_backward")["keep"]
     return dout if keep is None else dout * keep
 
 

@@ -47,6 +47,7 @@ Backward, given dh_t and dc_t (from step t+1 and from the output at t):
 import numpy as np
 
 from ._fast import workspace as ws
+from .cache import Cache
 from ._fast.layout import bias_in_product, gate_blocks, states_with_ones, weight_with_bias
 from .activations import sigmoid, tanh_via_sigmoid_
 
@@ -124,12 +125,15 @@ def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b_ih=None, b_hh=None):
         a += b_ih + b_hh
     c, tanh_c, h = (np.empty_like(a, shape=c_prev.shape) for _ in range(3))
     lstm_pointwise_forward(a, c_prev, c, tanh_c, h)
-    return (h, c), (x, h_prev, c_prev, a, tanh_c, W_ih, W_hh, b_ih is not None)
+    return (h, c), Cache(x=x, h_prev=h_prev, c_prev=c_prev, gates=a, tanh_c=tanh_c, W_ih=W_ih,
+                         W_hh=W_hh, has_bias=b_ih is not None)
 
 
 def lstm_step_backward(dh, dc, cache):
     """dh, dc (B, H) -> dx (B, D), (dh_prev, dc_prev), (dW_ih, dW_hh, db_ih, db_hh)."""
-    x, h_prev, c_prev, gates, tanh_c, W_ih, W_hh, has_bias = cache
+    cache.use("lstm_step_backward")
+    x, h_prev, c_prev, gates, tanh_c, W_ih, W_hh, has_bias = (
+        cache[k] for k in ("x", "h_prev", "c_prev", "gates", "tanh_c", "W_ih", "W_hh", "has_bias"))
     da = np.empty_like(gates)
     dc_prev = lstm_pointwise_backward(dh, np.array(dc, dtype=gates.dtype), gates, c_prev,
                                       tanh_c, da)
@@ -180,8 +184,8 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None):
         out = hs[1:, :, :H].copy()
     else:
         out = np.multiply(hs[1:, :, :H], mask[:, :, None])
-    cache = ws.Cache(x=x, hs=hs, cs=cs, tanh_cs=tanh_cs, buf=buf, mask=mask, W_ih=W_ih,
-                     W_hh=W_hh, has_bias=b_ih is not None, used=False)
+    cache = Cache(x=x, hs=hs, cs=cs, tanh_cs=tanh_cs, buf=buf, mask=mask, W_ih=W_ih,
+                  W_hh=W_hh, has_bias=b_ih is not None)
     ws.give_back_when_dead(cache, buf, hs, cs, tanh_cs)   # recycled for the next call
     return (out, hs[T, :, :H].copy(), cs[T].copy()), cache
 
@@ -191,10 +195,7 @@ def lstm_backward(dout, dh_T, dc_T, cache):
 
     Returns dx (T, B, D), dh0 (B, H), dc0 (B, H), (dW_ih, dW_hh, db_ih, db_hh).
     """
-    if cache["used"]:
-        raise RuntimeError("lstm_backward: this cache was already backpropagated (backward "
-                           "reuses its buffers); run lstm_forward again")
-    cache["used"] = True
+    cache.use("lstm_backward")
     x, hs, cs, tanh_cs, buf = cache["x"], cache["hs"], cache["cs"], cache["tanh_cs"], cache["buf"]
     mask, W_ih, W_hh = cache["mask"], cache["W_ih"], cache["W_hh"]
     T, B, D = x.shape

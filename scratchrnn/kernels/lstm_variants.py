@@ -29,7 +29,11 @@ values [i, f, g, o] into a (B, 4H) buffer, so that the backward pass can reuse
 import numpy as np
 
 from .activations import sigmoid
+from .cache import Cache
 from .lstm import lstm_pointwise_backward
+
+_STEP_KEYS = ('x', 'h_prev', 'c_prev', 'c', 'gates', 'tanh_c', 'W_ih', 'W_hh', 'has_bias', 'peep', 'coupled')
+_SEQ_KEYS = ('x', 'hs', 'cs', 'tanh_cs', 'gates', 'mask', 'W_ih', 'W_hh', 'has_bias', 'peep', 'coupled')
 
 
 # ------------------------------------------------------------------ pointwise core
@@ -132,13 +136,16 @@ def lstm_variant_step_forward(x, h_prev, c_prev, W_ih, W_hh, b_ih=None, b_hh=Non
     gates = np.empty(c.shape[:-1] + (4 * c.shape[-1],), c.dtype) if coupled else a
     variant_pointwise_forward(a, c_prev, gates, c, tanh_c, h, w_ci, w_cf, w_co, coupled)
     peep = (w_ci, w_cf, w_co)
-    return (h, c), (x, h_prev, c_prev, c, gates, tanh_c, W_ih, W_hh, b_ih is not None, peep, coupled)
+    return (h, c), Cache(x=x, h_prev=h_prev, c_prev=c_prev, c=c, gates=gates, tanh_c=tanh_c,
+                         W_ih=W_ih, W_hh=W_hh, has_bias=b_ih is not None, peep=peep, coupled=coupled)
 
 
 def lstm_variant_step_backward(dh, dc, cache):
     """dh, dc (B, H) -> dx (B, D), (dh_prev, dc_prev),
     (dW_ih, dW_hh, db_ih, db_hh[, dw_ci, dw_cf, dw_co]) (the last three with peepholes)."""
-    x, h_prev, c_prev, c, gates, tanh_c, W_ih, W_hh, has_bias, peep, coupled = cache
+    cache.use("lstm_variant_step_backward")
+    x, h_prev, c_prev, c, gates, tanh_c, W_ih, W_hh, has_bias, peep, coupled = (
+        cache[k] for k in _STEP_KEYS)
     da4, dc_prev = variant_pointwise_backward(dh, dc, gates, c_prev, tanh_c, *peep, coupled)
     da = _to_weight_blocks(da4, coupled)
     db = da.sum(axis=0) if has_bias else None
@@ -179,8 +186,8 @@ def lstm_variant_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, w_ci=None,
     out = hs[1:].copy()
     if mask is not None:
         out *= mask[:, :, None]
-    cache = (x, hs, cs, tanh_cs, gates, mask, W_ih, W_hh, b_ih is not None,
-             (w_ci, w_cf, w_co), coupled)
+    cache = Cache(x=x, hs=hs, cs=cs, tanh_cs=tanh_cs, gates=gates, mask=mask, W_ih=W_ih, W_hh=W_hh,
+                  has_bias=b_ih is not None, peep=(w_ci, w_cf, w_co), coupled=coupled)
     return (out, hs[T], cs[T]), cache
 
 
@@ -189,7 +196,9 @@ def lstm_variant_backward(dout, dh_T, dc_T, cache):
 
     Returns dx (T, B, D), dh0, dc0 (B, H), (dW_ih, dW_hh, db_ih, db_hh[, dw_ci, dw_cf, dw_co]).
     """
-    x, hs, cs, tanh_cs, gates, mask, W_ih, W_hh, has_bias, peep, coupled = cache
+    cache.use("lstm_variant_backward")
+    x, hs, cs, tanh_cs, gates, mask, W_ih, W_hh, has_bias, peep, coupled = (
+        cache[k] for k in _SEQ_KEYS)
     T, B, D = x.shape
     H = W_hh.shape[1]
     da4 = np.empty((T, B, 4 * H), dtype=x.dtype)

@@ -32,6 +32,7 @@ Backward, given dh_t (from the output at t and from step t+1):
 import numpy as np
 
 from ._fast import workspace as ws
+from .cache import Cache
 from ._fast.layout import bias_in_product, states_with_ones, weight_with_bias
 
 NONLINEARITIES = ("tanh", "relu")
@@ -60,12 +61,15 @@ def rnn_step_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="
     if b_ih is not None:
         a += b_ih + b_hh
     h = _activate(a, nonlinearity, out=a)
-    return h, (x, h_prev, h, W_ih, W_hh, b_ih is not None, nonlinearity)
+    return h, Cache(x=x, h_prev=h_prev, h=h, W_ih=W_ih, W_hh=W_hh, has_bias=b_ih is not None,
+                    nonlinearity=nonlinearity)
 
 
 def rnn_step_backward(dh, cache):
     """dh (B, H) -> dx (B, D), dh_prev (B, H), (dW_ih, dW_hh, db_ih, db_hh)."""
-    x, h_prev, h, W_ih, W_hh, has_bias, nonlinearity = cache
+    cache.use("rnn_step_backward")
+    x, h_prev, h, W_ih, W_hh = (cache[k] for k in ("x", "h_prev", "h", "W_ih", "W_hh"))
+    has_bias, nonlinearity = cache["has_bias"], cache["nonlinearity"]
     da = _activation_grad(dh, h, nonlinearity, out=np.empty_like(h))
     db = da.sum(axis=0) if has_bias else None
     return (np.matmul(da, W_ih), np.matmul(da, W_hh),
@@ -109,7 +113,7 @@ def rnn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, nonlinearity
         np.copyto(out, hs[1:, :, :H])
     else:
         np.multiply(hs[1:, :, :H], mask[:, :, None], out=out)   # zero past each end
-    cache = ws.Cache(x=x, hs=hs, mask=mask, W_ih=W_ih, W_hh=W_hh, has_bias=b_ih is not None,
+    cache = Cache(x=x, hs=hs, mask=mask, W_ih=W_ih, W_hh=W_hh, has_bias=b_ih is not None,
                      nonlinearity=nonlinearity)
     ws.give_back_when_dead(cache, hs)               # recycled for the next call
     return (out, hs[T, :, :H].copy()), cache
@@ -117,6 +121,7 @@ def rnn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, nonlinearity
 
 def rnn_backward(dout, dh_T, cache):
     """dout (T, B, H), dh_T (B, H) or None -> dx (T, B, D), dh0 (B, H), param grads."""
+    cache.use("rnn_backward")
     x, hs, mask, W_ih, W_hh = cache["x"], cache["hs"], cache["mask"], cache["W_ih"], cache["W_hh"]
     has_bias, nonlinearity = cache["has_bias"], cache["nonlinearity"]
     T, B, D = x.shape

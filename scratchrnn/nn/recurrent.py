@@ -190,7 +190,7 @@ class _RNNBase(Module):
                 for p, g in zip(self._groups[k], grads):
                     if p is not None:
                         p.grad += g
-            d_layer_out = K.dropout_backward(d_in, keep)
+            d_layer_out = d_in if keep is None else K.dropout_backward(d_in, keep)
         dx = d_layer_out.transpose(1, 0, 2) if self.batch_first else d_layer_out
         return dx, (dinit[0] if self.n_states == 1 else tuple(dinit))
 

@@ -68,8 +68,3 @@ def clear():
 def idle_bytes():
     return _idle_bytes
 
-
-class Cache(dict):
-    """A forward cache: a dict that can carry a finalizer (plain dicts cannot be weakly
-    referenced)."""
-    __slots__ = ("__weakref__",)
