@@ -89,7 +89,8 @@ def assert_same(fast, ref, where="result", tol=TOL):
 @pytest.mark.parametrize("kind,options", CONFIGS, ids=[_id(*c) for c in CONFIGS])
 def test_sequence_kernel_matches_reference(kind, options, bias, masked, size):
     T, B, D, H = SIZES[size]
-    inp = make_inputs(kind, T, B, D, H, bias, seed=10 * list(SIZES).index(size) + list(KINDS).index(kind))
+    seed = 10 * list(SIZES).index(size) + list(KINDS).index(kind)
+    inp = make_inputs(kind, T, B, D, H, bias, seed)
     lengths = np.array(LENGTHS[f"B{B}"])
     assert lengths.max() == T and lengths.min() == 1
     mask = (np.arange(T)[:, None] < lengths) if masked else None
