@@ -26,6 +26,7 @@ import numpy as np
 from . import optim
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import BatchStream, CharVocab, WordVocab, load_corpus, split_corpus, vocab_from_dict
+from .distributed import data_parallel
 from .models import CharLM
 from .nn import no_grad, softmax_cross_entropy
 
@@ -114,15 +115,16 @@ def make_schedule(args, optimizer, steps_per_epoch, total_steps):
     return None
 
 
-def evaluate(model, ids, batch_size, seq_length):
-    """Mean cross-entropy (nats per token) of the model over ids, state carried across batches."""
+def evaluate(model, ids, batch_size, seq_length, rows=slice(None)):
+    """Mean cross-entropy (nats per token) of the model over ids, state carried across batches;
+    ``rows``: of each batch only these sequences (one rank's share)."""
     stream = BatchStream(ids, batch_size, seq_length, name="the validation split")
     model.eval()
     total, state = 0.0, None
     with no_grad():
         for x, y in stream:
-            logits, state = model(x, state)
-            total += softmax_cross_entropy(logits, y)[0]
+            logits, state = model(x[:, rows], state)
+            total += softmax_cross_entropy(logits, y[:, rows])[0]
     model.train()
     return total / len(stream)
 
@@ -272,6 +274,11 @@ def train(args, given=frozenset(), out=print):
     """Run training as the flags say; returns the run dict (model, history, best_val...)."""
     resumed = resume_args(args, given) if args.resume else None
     check_args(args)
+    dp = data_parallel()
+    if args.batch_size % dp.size:
+        raise ConfigError(f"--batch_size {args.batch_size} does not split into {dp.size} equal "
+                          f"shares, one per rank: use a multiple of {dp.size}")
+    out = out if dp.is_root else (lambda *a, **k: None)      # rank 0 speaks for all
     vocab = vocab_from_dict(resumed[1]["vocab"]) if resumed else None
     vocab, train_ids, val_ids = load_data(args, vocab)
     try:
@@ -281,6 +288,7 @@ def train(args, given=frozenset(), out=print):
     rng = np.random.default_rng(args.seed)
     model = CharLM(len(vocab), args.model_type, args.embedding_dim, args.hidden_size,
                    args.num_layers, args.dropout, dtype=np.dtype(args.dtype), rng=rng)
+    dp.share_draws(model, args.batch_size)
     params = list(model.parameters())
     opt = make_optimizer(args.optimizer, params, args.learning_rate, args.momentum, args.weight_decay)
     total_steps = args.max_steps or args.epochs * len(stream)
@@ -290,8 +298,11 @@ def train(args, given=frozenset(), out=print):
                history={"train": [], "val": []})
     if resumed:
         restore(run, *resumed, given, out)
+        run["state"] = dp.take_rows(run["state"])     # saved for the global batch
     save_dir = Path(args.save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
+    if dp.size > 1:
+        out(f"data parallel: {dp.size} ranks x {args.batch_size // dp.size} sequences")
     out(f"data: {len(train_ids):,} training and {len(val_ids):,} validation tokens, vocabulary "
         f"of {len(vocab)}; {len(stream)} batches of {args.batch_size}x{args.seq_length} per epoch")
     out(f"model: {args.model_type.upper()} {args.num_layers}x{args.hidden_size}, embedding "
@@ -316,6 +327,8 @@ def train(args, given=frozenset(), out=print):
 def _loop(run, total_steps, save_dir, out):
     args, model, opt, stream = run["args"], run["model"], run["optimizer"], run["stream"]
     params = list(model.parameters())
+    dp = data_parallel()
+    rows = dp.rows(args.batch_size)      # this rank's share of every batch
     guard = DivergenceGuard()
     tokens = args.batch_size * args.seq_length
     t_last_print, window, recent = time.perf_counter(), [], []
@@ -327,14 +340,16 @@ def _loop(run, total_steps, save_dir, out):
             (args.max_steps or stream.epoch < args.epochs):
         t0 = time.perf_counter()
         x, y = stream.next_batch()
+        x, y = x[:, rows], y[:, rows]        # this rank's share (all of it in one process)
         if args.teacher_forcing_ratio < 1:
             logits, state = model.forward_scheduled(x, run["state"], args.teacher_forcing_ratio)
         else:
             logits, state = model(x, run["state"])
         loss, dlogits = softmax_cross_entropy(logits, y)
-        guard.check(loss, run["step"] + 1)
         opt.zero_grad()
         model.backward(dlogits)
+        loss = dp.allreduce_gradients(params, loss, y.size)    # the whole batch's, on every rank
+        guard.check(loss, run["step"] + 1)
         if args.max_grad_norm:
             gnorm = optim.clip_grad_norm_(params, args.max_grad_norm)
         else:
@@ -348,7 +363,7 @@ def _loop(run, total_steps, save_dir, out):
         run["step"] += 1
         window.append((loss, gnorm, time.perf_counter() - t0))
         recent = recent[-9:] + [loss]
-        run["elapsed"] = time.perf_counter() - t_start
+        run["elapsed"] = dp.agree(time.perf_counter() - t_start)   # all ranks stop together
         step = run["step"]
         if step % 10 == 0 or step == 1:
             run["history"]["train"].append([step, round(run["elapsed"], 3),
@@ -360,7 +375,7 @@ def _loop(run, total_steps, save_dir, out):
             t_last_print, window = now, []
         if step % args.eval_interval == 0 and step < total_steps:
             stop = _validate(run, save_dir, out)
-            run["elapsed"] = time.perf_counter() - t_start
+            run["elapsed"] = dp.agree(time.perf_counter() - t_start)
             if stop:
                 out(f"early stopping: no improvement in {args.patience} validations")
                 break
@@ -382,8 +397,10 @@ def _clock(seconds):
 
 def _validate(run, save_dir, out):
     """Validation loss, a sample, checkpoints; returns True when early stopping triggers."""
-    args, model = run["args"], run["model"]
-    val = evaluate(model, run["val_ids"], args.batch_size, args.seq_length)
+    args, model, dp = run["args"], run["model"], data_parallel()
+    val = dp.mean(evaluate(model, run["val_ids"], args.batch_size, args.seq_length,
+                           rows=dp.rows(args.batch_size)))
+    dp.check_replicas(model.parameters(), run["step"])
     if not math.isfinite(val):
         raise Diverged(f"the validation loss became {val} at step {run['step']}")
     run["history"]["val"].append([run["step"], round(run["elapsed"], 3), val])
@@ -391,12 +408,15 @@ def _validate(run, save_dir, out):
     run["bad_evals"] = 0 if improved else run["bad_evals"] + 1
     if improved:
         run["best_val"] = val
-    save(save_dir / "last", run)
-    if improved:
-        save(save_dir / "best", run)
+    snapshot = dict(run, state=dp.gather_rows(run["state"]))    # the global batch's state
+    if dp.is_root:
+        save(save_dir / "last", snapshot)
+        if improved:
+            save(save_dir / "best", snapshot)
     out(f"validation: loss {val:.4f} nats/token, perplexity {math.exp(min(val, 700)):.2f}"
         f"{'  (best, saved)' if improved else ''}")
-    out(_sample(run))
+    if dp.is_root:
+        out(_sample(run))
     return args.patience is not None and run["bad_evals"] >= args.patience
 
 
@@ -413,6 +433,8 @@ def _sample(run):
 def _finish(run, save_dir, out):
     if not run["history"]["val"] or run["history"]["val"][-1][0] != run["step"]:
         _validate(run, save_dir, out)
+    if not data_parallel().is_root:
+        return
     write_history_csv(run["history"], save_dir / "history.csv")
     from . import figures    # here, not at the top: matplotlib is slow to import
     figures.plot_loss_curves(run["history"], save_dir / "loss.png")

@@ -11,7 +11,9 @@ checkpoints, ``history.csv`` and ``loss.png`` in --save_dir.
 import argparse
 import sys
 
-from ..training import DEFAULTS, OPTIMIZERS, train
+from ..checkpoint import CheckpointError
+from ..distributed import ReplicasDiffer, data_parallel
+from ..training import DEFAULTS, OPTIMIZERS, ConfigError, Diverged, train
 from ._common import Parser, run_main
 
 
@@ -84,9 +86,14 @@ def main(argv=None):
     status = {}
 
     def work():
-        args, given = parse_args(argv)
-        status["save_dir"] = args.save_dir
-        train(args, given)
+        dp = data_parallel()         # under mpiexec: one of several ranks (scratchrnn/distributed.py)
+        dp.quiet_unless_root()
+        # errors that every rank raises at the same point pass; any other ends all ranks
+        with dp.abort_on_error(collective=(ConfigError, CheckpointError, Diverged,
+                                           KeyboardInterrupt, ReplicasDiffer)):
+            args, given = parse_args(argv)
+            status["save_dir"] = args.save_dir
+            train(args, given)
 
     return run_main(work, interrupted=lambda: "the last checkpoint written is in "
                     + status.get("save_dir", DEFAULTS["save_dir"]))

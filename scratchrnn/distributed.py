@@ -1,0 +1,236 @@
+"""Synchronous data-parallel training over MPI (mpi4py), and its single-process stand-in.
+
+    mpiexec -n 2 python -m scratchrnn.train --batch_size 32 ...     # 2 ranks x 16 sequences
+
+Every rank holds the whole model, corpus and batch stream, built from the same seed, so they
+start identical. At each step rank r takes rows r*B/N ... (r+1)*B/N of the global (T, B)
+batch, runs forward and backward on them, and ONE Allreduce sums the gradients, each rank's
+weighted by its token count (its loss is a mean over its own tokens): afterwards every rank
+holds the gradient of the mean loss over the whole batch, exactly what one process computes,
+so clipping and the optimiser step run identically and the parameters stay identical
+(``check_replicas`` checks that at every validation). Draws from the model's generator
+(dropout masks, scheduled sampling) are made for the whole global batch on every rank and each
+keeps its own rows (``RowShareGenerator``): N ranks compute what one process computes.
+
+Without mpi4py, or when not started by an MPI launcher (mpiexec, mpirun, srun), ``data_parallel()``
+is a ``DataParallel`` of size 1 whose every method is the identity and MPI is never imported.
+
+Faults: a rank that dies is noticed by the launcher (mpiexec ends the others); an unexpected
+exception on one rank calls MPI Abort (``abort_on_error``), as the others would otherwise wait
+for it forever. Ctrl-C is turned into a flag that travels with ``agree``, so every rank stops at
+the same step with KeyboardInterrupt.
+"""
+import contextlib
+import functools
+import hashlib
+import os
+import signal
+import sys
+import traceback
+
+import numpy as np
+
+# Variables that MPI launchers set in each process they start: MPICH/Intel (hydra), Open MPI,
+# PMIx (Open MPI 5, Slurm's srun --mpi=pmix).
+_LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS")
+_LAUNCHER_RANK = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
+
+
+def _launcher_env():
+    """(rank, size) as the launcher's environment tells them, or None when no launcher is seen."""
+    size = next((os.environ[k] for k in _LAUNCHER_SIZE if k in os.environ), None)
+    rank = next((os.environ[k] for k in _LAUNCHER_RANK if k in os.environ), None)
+    if rank is None:
+        return None
+    return int(rank), int(size) if size is not None else None
+
+
+@functools.lru_cache(maxsize=None)
+def data_parallel():
+    """The data-parallel world of this process (one per process: MPI's world is global)."""
+    launched = _launcher_env()
+    if launched is None or launched[1] == 1:
+        return DataParallel(None)
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        from .training import ConfigError
+        rank, size = launched
+        if rank != 0:          # every rank fails alike; rank 0 alone says so
+            sys.stderr = open(os.devnull, "w")
+        raise ConfigError(f"started as one of {size or 'several'} processes by an MPI launcher, "
+                          f"but mpi4py is not installed: pip install 'scratchrnn[mpi]' (mpi4py "
+                          f"and an MPI), or run without mpiexec") from None
+    return DataParallel(MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None)
+
+
+class DataParallel:
+    """``comm`` an mpi4py communicator of several ranks, or None: one process, every method
+    the identity."""
+
+    def __init__(self, comm):
+        self.comm = comm
+        self.rank = comm.Get_rank() if comm else 0
+        self.size = comm.Get_size() if comm else 1
+        self.is_root = self.rank == 0
+        self.interrupted = False
+        self._buffer = None
+        if comm:       # Ctrl-C (mpiexec forwards it to every rank) becomes a flag, see agree()
+            signal.signal(signal.SIGINT, self._on_sigint)
+
+    def __repr__(self):
+        return f"DataParallel(rank={self.rank}, size={self.size})"
+
+    def _on_sigint(self, signum, frame):
+        self.interrupted = True
+
+    # ------------------------------------------------------------ the batch split
+    def rows(self, batch_size):
+        """This rank's rows of a global batch: a slice, the same length on every rank."""
+        share = batch_size // self.size
+        return slice(self.rank * share, (self.rank + 1) * share)
+
+    def share_draws(self, model, batch_size):
+        """Make every module of ``model`` that draws from the model's generator draw through a
+        RowShareGenerator: what one process would draw for the global batch, this rank's rows."""
+        if self.size == 1:
+            return
+        shared = RowShareGenerator(model.rng, self.rows(batch_size), batch_size)
+        for m in model.modules():
+            if getattr(m, "rng", None) is model.rng and m is not model:
+                m.rng = shared
+        model.rng = shared
+
+    def take_rows(self, state):
+        """A hidden state for the global batch (num_layers, B, H) (LSTM: a pair) -> this rank's rows."""
+        if self.size == 1 or state is None:
+            return state
+        if isinstance(state, tuple):
+            return tuple(self.take_rows(s) for s in state)
+        return np.ascontiguousarray(state[:, self.rows(state.shape[1])])
+
+    def gather_rows(self, state):
+        """The inverse of take_rows, on rank 0 (None elsewhere); every rank must call it."""
+        if self.size == 1 or state is None:
+            return state
+        if isinstance(state, tuple):
+            parts = tuple(self.gather_rows(s) for s in state)
+            return parts if self.is_root else None
+        state = np.ascontiguousarray(state)
+        received = np.empty((self.size,) + state.shape, state.dtype) if self.is_root else None
+        self.comm.Gather(state, received, root=0)
+        # (N, L, B/N, H) -> (L, B, H): rank r's rows come r-th
+        return np.concatenate(list(received), axis=1) if self.is_root else None
+
+    # ------------------------------------------------------------ the step
+    def allreduce_gradients(self, params, loss, tokens):
+        """Sum ``tokens`` x (each parameter's .grad, the loss) over the ranks with one Allreduce
+        of a single flat buffer, then divide by the total token count: every rank ends with the
+        gradient of the mean loss over the global batch in .grad. Returns that mean loss."""
+        if self.size == 1:
+            return loss
+        from mpi4py import MPI
+        sizes = [p.grad.size for p in params]
+        n = sum(sizes)
+        if self._buffer is None or self._buffer.size != n + 2 or self._buffer.dtype != params[0].grad.dtype:
+            self._buffer = np.empty(n + 2, params[0].grad.dtype)
+        buf = self._buffer
+        np.concatenate([p.grad.ravel() for p in params], out=buf[:n])
+        buf[:n] *= tokens
+        buf[n], buf[n + 1] = loss * tokens, tokens
+        self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+        total = buf[n + 1]
+        offset = 0
+        for p, k in zip(params, sizes):
+            np.divide(buf[offset:offset + k], total, out=p.grad.reshape(-1))
+            offset += k
+        return float(buf[n]) / float(total)
+
+    def agree(self, elapsed):
+        """Rank 0's clock, and a Ctrl-C on any rank, shared by all: every rank then stops at the
+        same step (time limit) or raises KeyboardInterrupt at the same point."""
+        if self.size == 1:
+            return elapsed
+        values = np.array([elapsed if self.is_root else 0.0, float(self.interrupted)])
+        self.comm.Allreduce(values.copy(), values)
+        if values[1]:
+            self.interrupted = False
+            raise KeyboardInterrupt
+        return float(values[0])
+
+    def mean(self, value):
+        """The mean of a float over the ranks (e.g. validation: each rank's mean over its rows)."""
+        if self.size == 1:
+            return value
+        return self.comm.allreduce(float(value)) / self.size
+
+    def check_replicas(self, params, step):
+        """Raise ReplicasDiffer on every rank unless all hold the same parameters, bit for bit
+        (one SHA-256 of them per rank, gathered: a few milliseconds)."""
+        if self.size == 1:
+            return
+        h = hashlib.sha256()
+        for p in params:
+            h.update(np.ascontiguousarray(p.data).tobytes())
+        digests = self.comm.allgather(h.hexdigest())
+        if len(set(digests)) > 1:
+            differ = [r for r, d in enumerate(digests) if d != digests[0]]
+            raise ReplicasDiffer(f"at step {step} the parameters of rank(s) {differ} differ from "
+                                 f"rank 0's: the {self.size} ranks no longer train one model. "
+                                 f"This is a bug in the data-parallel step (or a hardware fault); "
+                                 f"the last checkpoint was written before it was seen")
+
+    # ------------------------------------------------------------ output and faults
+    def quiet_unless_root(self):
+        """Ranks other than 0 write nothing to stdout and stderr (rank 0 speaks for all);
+        abort_on_error still reports their unexpected errors."""
+        if not self.is_root:
+            sys.stdout = sys.stderr = open(os.devnull, "w")
+
+    @contextlib.contextmanager
+    def abort_on_error(self, collective=()):
+        """Exceptions of the ``collective`` types (raised on every rank at the same point, e.g.
+        a refused flag, a divergence seen in reduced numbers, an agreed KeyboardInterrupt) pass;
+        any other ends the whole run with MPI Abort, since the other ranks would otherwise wait
+        for this one forever."""
+        try:
+            yield
+        except collective:
+            raise
+        except BaseException as e:
+            if self.size == 1 or isinstance(e, SystemExit) and e.code in (0, None):
+                raise
+            sys.__stderr__.write(f"rank {self.rank} of {self.size} failed, ending the run (MPI "
+                                 f"Abort):\n" + "".join(traceback.format_exception(type(e), e, e.__traceback__)))
+            sys.__stderr__.flush()
+            self.comm.Abort(1)
+
+
+class ReplicasDiffer(RuntimeError):
+    """The ranks' parameters are no longer identical (raised on every rank at once)."""
+
+
+class RowShareGenerator:
+    """Stands in for a model's ``np.random.Generator`` on one rank. ``random(shape)``, the
+    generator's only use while training, draws what one process would draw for the global
+    batch and returns this rank's rows: the batch axis is CharLM's, axis 1 of a time-major
+    (T, B, .) array (dropout masks), axis 0 of (B,) and (B, 1) (scheduled sampling). Every
+    rank draws the same numbers, so the generator's state stays the same on all of them.
+    Everything else (``bit_generator``, for checkpoints) is the wrapped generator's."""
+
+    def __init__(self, rng, rows, global_rows):
+        self.rng, self.share, self.global_rows = rng, rows, global_rows
+
+    def random(self, size, dtype=np.float64):
+        shape = tuple(np.atleast_1d(size).tolist())
+        axis = 1 if len(shape) == 3 else 0
+        want = self.share.stop - self.share.start
+        if len(shape) > 3 or shape[axis] != want:
+            raise RuntimeError(f"RowShareGenerator: a draw of shape {shape} does not have this "
+                               f"rank's {want} batch rows on axis {axis}; only CharLM's dropout "
+                               f"and scheduled-sampling draws can be split across ranks")
+        full = shape[:axis] + (self.global_rows,) + shape[axis + 1:]
+        return self.rng.random(full, dtype=dtype)[(slice(None),) * axis + (self.share,)]
+
+    def __getattr__(self, name):
+        return getattr(self.rng, name)
