@@ -1,13 +1,14 @@
 """Back to a clean start: restore a lab's stub, or export all labs to a folder for a class.
 
-    python -m labs.reset lab03            # restore labs/lab03_lstm/lstm.py (your file is kept
-                                          #   as lstm.py.<time>.bak next to it)
+    python -m labs.reset lab03            # restore labs/lab03_lstm/lstm.py and its notebooks
+                                          #   (your files are kept as lstm.py.<time>.bak etc.)
     python -m labs.reset --all            # every lab
     python -m labs.reset --export DIR     # copy the labs (stubs, handouts, graders, fixtures)
                                           #   into DIR/labs, ready for `pytest labs/lab01_rnn_step`
     python labs/reset.py lab03            # the same without -m
 
-Each lab keeps its pristine stub in labs/<lab>/.pristine/, so this needs no git.
+Each lab keeps its pristine stub and notebooks (no outputs) in labs/<lab>/.pristine/, so this
+needs no git; the notebooks' pristine copies are written by ``python -m labs.notebooks``.
 Maintainers who change a stub on purpose run ``python -m labs.reset --refresh lab03``.
 """
 import argparse
@@ -23,8 +24,11 @@ from labs.grading import LABS, LABS_DIR  # noqa: E402
 
 PRISTINE = ".pristine"
 # Files at the top of labs/ that a class needs (make_fixtures.py needs the reference: not exported).
-TOP_FILES = ["__init__.py", "conftest.py", "grading.py", "reset.py", "README.md", "README.zh.md"]
-SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.bak", "*.png", ".pytest_cache")
+TOP_FILES = ["__init__.py", "conftest.py", "grading.py", "reset.py", "README.md", "README.zh.md",
+             "_notebook_support.py"]
+# notebook.py is a notebook's source (labs/notebooks.py makes the .ipynb from it): not for a class.
+SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.bak", "*.png", ".pytest_cache",
+                              ".ipynb_checkpoints", "notebook.py")
 
 
 def lab_id(name):
@@ -47,12 +51,24 @@ def reset(lab, labs_dir=None):
     pristine = labs_dir / folder / PRISTINE / stub
     if not pristine.is_file():
         raise SystemExit(f"{pristine} is missing: cannot restore {target}")
+    return _restore(target, pristine)
+
+
+def reset_notebooks(lab, labs_dir=None):
+    """Copy the lab's pristine notebooks over its notebooks (outputs and all). Returns the
+    backups of the ones that had changed."""
+    folder = Path(labs_dir or LABS_DIR) / LABS[lab][0]
+    backups = [_restore(folder / p.name, p) for p in sorted((folder / PRISTINE).glob("*.ipynb"))]
+    return [b for b in backups if b]
+
+
+def _restore(target, pristine):
     backup = None
     if target.is_file() and target.read_bytes() != pristine.read_bytes():
-        backup = target.with_name(f"{stub}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
+        backup = target.with_name(f"{target.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
         n = 1
         while backup.exists():
-            backup = target.with_name(f"{stub}.{time.strftime('%Y%m%d-%H%M%S')}-{n}.bak")
+            backup = target.with_name(f"{target.name}.{time.strftime('%Y%m%d-%H%M%S')}-{n}.bak")
             n += 1
         shutil.copy2(target, backup)
     shutil.copyfile(pristine, target)
@@ -68,7 +84,7 @@ def refresh(lab, labs_dir=None):
 
 
 def export(dest):
-    """Copy all labs, with PRISTINE stubs, into dest/labs (plus a pytest.ini at dest)."""
+    """Copy all labs, with PRISTINE stubs and notebooks, into dest/labs (plus a pytest.ini)."""
     dest = Path(dest)
     out = dest / "labs"
     if out.exists():
@@ -80,6 +96,8 @@ def export(dest):
     for lab, (folder, stub) in LABS.items():
         shutil.copytree(LABS_DIR / folder, out / folder, ignore=SKIP)
         shutil.copyfile(LABS_DIR / folder / PRISTINE / stub, out / folder / stub)
+        for notebook in (LABS_DIR / folder / PRISTINE).glob("*.ipynb"):    # without outputs
+            shutil.copyfile(notebook, out / folder / notebook.name)
     ini = dest / "pytest.ini"
     if not ini.exists():
         ini.write_text("[pytest]\naddopts = -ra\n", encoding="utf-8")
@@ -108,6 +126,10 @@ def main(argv=None):
             backup = reset(lab)
             kept = f" (your version is kept as {backup.name})" if backup else ""
             print(f"{lab}: restored {LABS[lab][0]}/{LABS[lab][1]}{kept}")
+            backups = reset_notebooks(lab)
+            if backups:
+                print(f"{lab}: restored its notebooks (yours are kept as "
+                      f"{', '.join(b.name for b in backups)})")
     else:
         p.print_usage(sys.stderr)
         sys.exit("labs.reset: say which lab to restore (e.g. lab03 or 3), or --all, or --export DIR")

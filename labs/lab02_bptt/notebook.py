@@ -184,8 +184,10 @@ nb.check("clip_by_norm: clipped b", clipped["b"], grads["b"] / (5 + 1e-6), below
 import os
 import tempfile
 
+backend = plt.get_backend()
 with tempfile.TemporaryDirectory() as tmp:          # the lab's PNG is not needed here
     results = impl.vanishing_exploding_experiment(T=30, png_path=os.path.join(tmp, "grad_norms.png"))
+plt.switch_backend(backend)     # plot_grad_norms selected Agg (for scripts); draw in the notebook again
 fig, ax = plt.subplots(figsize=(6, 4))
 for rho, norms in results.items():
     ax.semilogy(norms, marker=".", label=f"spectral radius {rho}")
