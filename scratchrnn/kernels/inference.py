@@ -119,3 +119,138 @@ def gru_infer_step(rz, n_x, n, h, tmp):
     np.subtract(h, n, out=tmp)
     tmp *= z
     np.add(n, tmp, out=h)
+
+
+# ================================================================== whole sequences, no cache
+# What the modules run under no_grad(): the training kernels' forward loops (rnn.py, lstm.py,
+# gru.py; the same pointwise functions, so the same numbers to round-off) without anything
+# kept for a backward. Per call: ONE product for the input projections of all T steps, then
+# ONE product per step for all gates (the bias rides in it as a column, [h, 1] [W_hh, b]^T,
+# when the call has enough rows to pay for building [W_hh, b]: ``bias_in_product``; else it
+# is added to the few rows of the projections). Per step nothing is allocated: the gates of a
+# step live in one small scratch block that stays in cache, instead of a (T, 4, B, H)
+# history; c is updated in place.
+#
+# Nothing is cached between calls: every call reads the parameters as they are, so an
+# optimiser step, load_state_dict, ``p.data = ...`` and an in-place write through any
+# reference to p.data (gradcheck perturbs entries that way) are all seen by the next call.
+# Packing per call costs one pass over the weights, under 1 / (T B) of the products' work
+# when it is done (T B > H); generation (T B <= H) packs nothing (docs/performance.md).
+from ._fast import workspace as _ws                                   # noqa: E402
+from ._fast.layout import (bias_in_product, gate_blocks, states_with_ones,   # noqa: E402
+                           weight_with_bias)
+from .gru import gru_pointwise_forward                                # noqa: E402
+from .lstm import lstm_pointwise_forward                              # noqa: E402
+
+
+def _projections(x, W_ih, proj):
+    """W_ih x_t for all T steps, (T, B, G): one product, or the caller's ``proj`` as it is."""
+    if proj is not None:
+        return proj
+    T, B, D = x.shape
+    return np.matmul(x.reshape(T * B, D), W_ih.T).reshape(T, B, W_ih.shape[0])
+
+
+def _recurrence(proj, h0, W_hh, bias, H):
+    """The state buffer hs (T + 1, B, H + 1), hs[t] = [h_{t-1}, 1], hs[0] from h0, and the
+    per-step product's operands (h_in[t] @ W_T = W_hh h_{t-1} (+ bias)). A bias that cannot
+    ride in the product is added to ``proj`` (its G columns: pass the slice it belongs to)."""
+    T, B = proj.shape[:2]
+    hs = states_with_ones(T, B, H, proj.dtype)
+    hs[0, :, :H] = h0
+    if bias is not None and bias_in_product(T, B, H):
+        return hs, hs, weight_with_bias(W_hh, bias).T
+    if bias is not None:
+        proj += bias
+    return hs, hs[:, :, :H], W_hh.T
+
+
+def _finish(hs, mask, H):
+    """out (T, B, H) (zero at padding) and h_T from the state buffer, which goes back to the
+    pool (only fresh arrays escape)."""
+    out = hs[1:, :, :H]
+    out = out.copy() if mask is None else np.multiply(out, mask[:, :, None])
+    h_T = hs[-1, :, :H].copy()
+    _ws.give_back(hs)
+    return out, h_T
+
+
+def rnn_infer(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, nonlinearity="tanh",
+              proj=None):
+    """rnn_forward without the cache: x (T, B, D) (or proj (T, B, H) = W_ih x_t given, whose
+    buffer is then used), h0 (B, H), mask (T, B) or None -> out (T, B, H), h_T (B, H)."""
+    H = W_hh.shape[0]
+    proj = _projections(x, W_ih, proj)
+    bias = None if b_ih is None else b_ih + b_hh
+    hs, h_in, W_T = _recurrence(proj, h0, W_hh, bias, H)
+    pad = None if mask is None else ~mask[:, :, None]
+    for t in range(proj.shape[0]):
+        h = hs[t + 1, :, :H]
+        np.matmul(h_in[t], W_T, out=h)
+        h += proj[t]
+        if nonlinearity == "tanh":
+            np.tanh(h, out=h)
+        else:
+            np.maximum(h, 0, out=h)
+        if pad is not None:
+            np.copyto(hs[t + 1], hs[t], where=pad[t])
+    return _finish(hs, mask, H)
+
+
+def lstm_infer(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, proj=None):
+    """lstm_forward without the cache: x (T, B, D) (or proj (T, B, 4H) given), h0, c0 (B, H),
+    mask (T, B) or None -> out (T, B, H), h_T, c_T (B, H)."""
+    H = W_hh.shape[1]
+    proj = _projections(x, W_ih, proj)
+    T, B = proj.shape[:2]
+    bias = None if b_ih is None else b_ih + b_hh
+    hs, h_in, W_T = _recurrence(proj, h0, W_hh, bias, H)
+    c = np.array(c0, dtype=proj.dtype)                  # updated in place, returned
+    a = np.empty((B, 4 * H), proj.dtype)
+    # Gate-major scratch: the add that joins the two parts of the pre-activations writes
+    # each gate as one contiguous block (lstm.py: 3x faster element-wise work). At B = 1 the
+    # column blocks of a are contiguous already.
+    g = a.reshape(4, 1, H) if B == 1 else np.empty((4, B, H), proj.dtype)
+    tanh_c = np.empty((B, H), proj.dtype)
+    pad = None if mask is None else ~mask[:, :, None]
+    c_prev = None if mask is None else np.empty_like(c)
+    for t in range(T):
+        np.matmul(h_in[t], W_T, out=a)
+        np.add(gate_blocks(a, 4), gate_blocks(proj[t], 4), out=g)
+        if pad is not None:
+            np.copyto(c_prev, c)
+        lstm_pointwise_forward(g, c, c, tanh_c, hs[t + 1, :, :H])
+        if pad is not None:
+            np.copyto(hs[t + 1], hs[t], where=pad[t])
+            np.copyto(c, c_prev, where=pad[t])
+    out, h_T = _finish(hs, mask, H)
+    return out, h_T, c
+
+
+def gru_infer(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, proj=None):
+    """gru_forward (reset-after) without the cache: x (T, B, D) (or proj (T, B, 3H) given),
+    h0 (B, H), mask (T, B) or None -> out (T, B, H), h_T (B, H)."""
+    H = W_hh.shape[1]
+    proj = _projections(x, W_ih, proj)
+    T, B = proj.shape[:2]
+    bias = None
+    if b_ih is not None:                # as in gru.py: b_in outside r * (.), the rest in the product
+        proj[:, :, 2 * H:] += b_ih[2 * H:]
+        bias = b_hh.copy()
+        bias[:2 * H] += b_ih[:2 * H]
+    b_hn = None                         # r multiplies b_hn: added per step if not in the product
+    if bias is not None and not bias_in_product(T, B, H):
+        proj[:, :, :2 * H] += bias[:2 * H]
+        bias, b_hn = None, bias[2 * H:]
+    hs, h_in, W_T = _recurrence(proj, h0, W_hh, bias, H)
+    ah = np.empty((B, 3 * H), proj.dtype)
+    gates = np.empty((3, B, H), proj.dtype)
+    pad = None if mask is None else ~mask[:, :, None]
+    for t in range(T):
+        np.matmul(h_in[t], W_T, out=ah)
+        if b_hn is not None:
+            ah[:, 2 * H:] += b_hn
+        gru_pointwise_forward(proj[t], ah, hs[t, :, :H], gates, hs[t + 1, :, :H])
+        if pad is not None:
+            np.copyto(hs[t + 1], hs[t], where=pad[t])
+    return _finish(hs, mask, H)

@@ -9,15 +9,20 @@ and a reversed backward loop:
         state = cell(x[t], state)                # pushes cache t
     for t in reversed(range(T)):
         dx[t], (dh, dc) = cell.backward(dh + dout[t], dc)   # pops cache t
+
+Under no_grad() a forward keeps no cache and runs the cache-free kernels of
+kernels/inference.py (the same numbers to round-off); peephole/coupled LSTM cells and the
+reset-before GRU cell have none and run their training kernel without keeping its cache.
 """
 import numpy as np
 
 from .. import kernels as K
+from ..kernels import inference as KI
 from ..kernels import lstm_variants as KV
 from ..kernels.rnn import NONLINEARITIES
 from ._checks import check_array, check_shape
 from .init import init_recurrent_
-from .module import Module, Parameter
+from .module import Module, Parameter, is_grad_enabled
 
 
 class _CellBase(Module):
@@ -80,6 +85,8 @@ class RNNCell(_CellBase):
         """x (B, input_size), h (B, hidden_size) or None -> h (B, hidden_size)."""
         x = self._check_x(x)
         h = self._check_state("h", h, x.shape[0])
+        if not is_grad_enabled():
+            return KI.rnn_infer(x[None], h, *self._arrays(), nonlinearity=self.nonlinearity)[1]
         h, cache = K.rnn_step_forward(x, h, *self._arrays(), nonlinearity=self.nonlinearity)
         self._push(cache, dh=h.shape)
         return h
@@ -146,6 +153,9 @@ class LSTMCell(_CellBase):
         h, c = (None, None) if state is None else state
         h = self._check_state("h", h, x.shape[0])
         c = self._check_state("c", c, x.shape[0])
+        if not (is_grad_enabled() or self.peephole or self.coupled):
+            _, h, c = KI.lstm_infer(x[None], h, c, *self._arrays())
+            return h, c
         if self.peephole or self.coupled:
             (h, c), cache = KV.lstm_variant_step_forward(x, h, c, *self._arrays(),
                                                          coupled=self.coupled)
@@ -208,6 +218,8 @@ class GRUCell(_CellBase):
         """x (B, input_size), h (B, hidden_size) or None -> h (B, hidden_size)."""
         x = self._check_x(x)
         h = self._check_state("h", h, x.shape[0])
+        if self.reset_after and not is_grad_enabled():
+            return KI.gru_infer(x[None], h, *self._arrays())[1]
         h, cache = K.gru_step_forward(x, h, *self._arrays(), reset_after=self.reset_after)
         self._push(cache, dh=h.shape)
         return h

@@ -13,12 +13,13 @@ inverse), run forward with the same mask, and its output reversed back.
 import numpy as np
 
 from .. import kernels as K
+from ..kernels import inference as KI
 from ..kernels import lstm_variants as KV
 from .cells import _init_lstm_group, _init_peepholes, _peephole_names
 from ..kernels.rnn import NONLINEARITIES
 from ._checks import check_array, check_shape
 from .init import init_recurrent_
-from .module import Module, Parameter
+from .module import Module, Parameter, is_grad_enabled
 
 
 class _RNNBase(Module):
@@ -74,6 +75,11 @@ class _RNNBase(Module):
         """-> dx (T, B, D), d(initial state) tuple, (dW_ih, dW_hh, db_ih, db_hh)."""
         raise NotImplementedError
 
+    def _kernel_infer(self, x, state, weights, mask):
+        """The cache-free kernel (kernels/inference.py) used under no_grad(): -> out, final
+        state tuple; None where this configuration has none (then the training kernel runs)."""
+        return None
+
     # ------------------------------------------------------------ forward
     def forward(self, x, hx=None, lengths=None):
         """x (T, B, input_size), or (B, T, input_size) with batch_first.
@@ -105,9 +111,10 @@ class _RNNBase(Module):
             for d in range(self.num_directions):
                 k = layer * self.num_directions + d
                 inp = layer_in if d == 0 else rev(layer_in)
-                out, final, cache = self._kernel_forward(
-                    inp, tuple(s[k] for s in states),
-                    [None if p is None else p.data for p in self._groups[k]], mask)
+                args = (inp, tuple(s[k] for s in states),
+                        [None if p is None else p.data for p in self._groups[k]], mask)
+                fast = None if is_grad_enabled() else self._kernel_infer(*args)
+                out, final, cache = (*fast, None) if fast else self._kernel_forward(*args)
                 outs.append(out if d == 0 else rev(out))
                 dir_caches.append(cache)
                 for f, v in zip(finals, final):
@@ -220,6 +227,10 @@ class RNN(_RNNBase):
         dx, dh0, grads = K.rnn_backward(dout, dstate[0], cache)
         return dx, (dh0,), grads
 
+    def _kernel_infer(self, x, state, w, mask):
+        out, h = KI.rnn_infer(x, state[0], *w, mask=mask, nonlinearity=self.nonlinearity)
+        return out, (h,)
+
 
 class LSTM(_RNNBase):
     """Long short-term memory, gates i, f, g, o; carries (h, c).
@@ -274,6 +285,12 @@ class LSTM(_RNNBase):
             (out, h, c), cache = K.lstm_forward(x, state[0], state[1], *w, mask=mask)
         return out, (h, c), cache
 
+    def _kernel_infer(self, x, state, w, mask):
+        if self._variant:       # peephole/coupled: no cache-free kernel, the training one runs
+            return None
+        out, h, c = KI.lstm_infer(x, state[0], state[1], *w, mask=mask)
+        return out, (h, c)
+
     def _kernel_backward(self, dout, dstate, cache):
         backward = KV.lstm_variant_backward if self._variant else K.lstm_backward
         dx, dh0, dc0, grads = backward(dout, dstate[0], dstate[1], cache)
@@ -299,3 +316,9 @@ class GRU(_RNNBase):
     def _kernel_backward(self, dout, dstate, cache):
         dx, dh0, grads = K.gru_backward(dout, dstate[0], cache)
         return dx, (dh0,), grads
+
+    def _kernel_infer(self, x, state, w, mask):
+        if not self.reset_after:   # reset-before: no cache-free kernel, the training one runs
+            return None
+        out, h = KI.gru_infer(x, state[0], *w, mask=mask)
+        return out, (h,)
