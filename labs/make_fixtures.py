@@ -161,8 +161,34 @@ def lab06(rng):
     return cases
 
 
+# --------------------------------------------------------------------------- lab07
+ATTENTION_SHAPES = {"attn_full": ((3, 2, 4, 3, 4, 5), None),                # T, B, S, Q, K, A
+                    "attn_ragged": ((4, 3, 5, 3, 4, 5), [5, 1, 3]),
+                    "attn_one_query": ((1, 2, 6, 4, 3, 2), [6, 3])}
+
+
+def lab07(rng):
+    ref = _ref("lab07")
+    cases = {}
+    for name, lengths in {"softmax_full": None, "softmax_ragged": [5, 2, 4]}.items():
+        c = dict(scores=_normal(rng, (3, 3, 5), 2.0))
+        if lengths is not None:
+            c["lengths"] = np.array(lengths)
+        c["weights"], _ = ref.masked_softmax(c["scores"], c.get("lengths"))
+        cases[name] = c
+    for name, ((T, B, S, Q, K, A), lengths) in ATTENTION_SHAPES.items():
+        c = dict(queries=_normal(rng, (T, B, Q)), keys=_normal(rng, (S, B, K)),
+                 W_q=_normal(rng, (A, Q), 0.5), W_k=_normal(rng, (A, K), 0.5),
+                 b=_normal(rng, A, 0.5), v=_normal(rng, A))
+        if lengths is not None:
+            c["lengths"] = np.array(lengths)
+        c["context"], c["weights"], _ = ref.additive_attention_forward(**c)
+        cases[name] = c
+    return cases
+
+
 BUILDERS = {"lab01": lab01, "lab02": lab02, "lab03": lab03, "lab04": lab04, "lab05": lab05,
-            "lab06": lab06}
+            "lab06": lab06, "lab07": lab07}
 
 
 def build(lab):
