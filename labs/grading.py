@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import itertools
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -135,8 +136,24 @@ def rand(rng, shape, scale=1.0):
 
 
 # --------------------------------------------------------------------------- checks
+def plain(value):
+    """``value`` as plain Python for a message: a NumPy scalar (or 0-d array) becomes the int,
+    float or bool it holds, because NumPy 2 prints ``np.float64(0.5)`` where a student expects 0.5."""
+    if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0:
+        return value.item()
+    return value
+
+
+# What NumPy 2's repr of a scalar looks like, e.g. np.int64(0), np.float64(-1.5), np.True_
+_NUMPY_REPR = re.compile(r"\bnp\.(?:float|int|uint|complex|bool|str)\w*\(([^()]*)\)")
+
+
 def fail(msg):
-    """Fail the test with ``msg`` only (no traceback into the grader: it is not the bug)."""
+    """Fail the test with ``msg`` only (no traceback into the grader: it is not the bug).
+
+    A NumPy scalar repr that slipped in (through ``!r`` or inside a list) is shown as the
+    plain number; format values with ``plain()`` or a format spec in the first place."""
+    msg = _NUMPY_REPR.sub(r"\1", msg).replace("np.True_", "True").replace("np.False_", "False")
     pytest.fail(msg, pytrace=False)
 
 
@@ -157,7 +174,7 @@ def unpack(func, result, names):
 def check_array(func, name, actual, shape=None, dims="", dtype=None):
     """``actual`` is an ndarray with the given shape (``dims`` names the axes) and dtype."""
     if not isinstance(actual, np.ndarray):
-        fail(f"{func}: {name} should be a numpy array, got {type(actual).__name__} ({actual!r:.60}).\n"
+        fail(f"{func}: {name} should be a numpy array, got {type(actual).__name__} ({plain(actual)!r:.60}).\n"
              f"  hint: did you forget a return value, or return a list instead of an array?")
     if shape is not None and actual.shape != tuple(shape):
         fail(f"{func}: {name} has shape {actual.shape}, expected {dims + ' = ' if dims else ''}"
@@ -195,13 +212,10 @@ def mismatch(name, actual, expected, label="expected", hint="", rtol=RTOL, atol=
     hint = f"\n  hint: {hint}" if hint else ""
     if not np.all(np.isfinite(a)):
         idx = tuple(np.argwhere(~np.isfinite(a))[0])
-        return (f"  {_fmt_index(name, idx)} = {a[idx]} ({int((~np.isfinite(a)).sum())} non-finite "
-                f"entries): NaN/inf usually means exp() overflowed (shift by the max first), a "
-                f"division by zero (an empty mask?) or log(0).{hint}")
-    err = np.abs(a - expected)
-    rel = err / np.maximum(1e-8, np.abs(a) + np.abs(expected))
-    small = np.maximum(np.abs(a), np.abs(expected)) < tiny
-    badness = np.where(small, err / atol, rel / rtol)
+        return (f"  {_fmt_index(name, idx)} = {float(a[idx])} ({int((~np.isfinite(a)).sum())} "
+                f"non-finite entries): NaN/inf usually means exp() overflowed (shift by the max "
+                f"first), a division by zero (an empty mask?) or log(0).{hint}")
+    badness, err, rel, small = _badness(a, expected, rtol, atol, tiny)
     n_bad = int((badness >= 1).sum())
     if n_bad == 0:
         return None
@@ -217,6 +231,23 @@ def mismatch(name, actual, expected, label="expected", hint="", rtol=RTOL, atol=
             f"{g}: {int(blk.sum())}/{blk.size}" for g, blk in zip(gates, blocks))
     return (f"  worst entry {_fmt_index(name, idx)}: yours = {a[idx]:.10g}, {label} = "
             f"{expected[idx]:.10g}, {how}; {n_bad} of {a.size} entries are off.{per_gate}{hint}")
+
+
+def _badness(a, expected, rtol, atol, tiny):
+    """(badness, err, rel, small) of float64 arrays; an entry is wrong where badness >= 1
+    (a non-finite entry always is)."""
+    with np.errstate(invalid="ignore"):
+        err = np.abs(a - expected)
+        rel = err / np.maximum(1e-8, np.abs(a) + np.abs(expected))
+        small = np.maximum(np.abs(a), np.abs(expected)) < tiny
+        badness = np.where(small, err / atol, rel / rtol)
+    return np.where(np.isfinite(badness), badness, np.inf), err, rel, small
+
+
+def wrong_entries(actual, expected, rtol=RTOL, atol=ATOL, tiny=TINY):
+    """Boolean array of ``expected``'s shape: True where ``actual`` is off (as ``mismatch`` judges)."""
+    a, e = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    return _badness(a, e, rtol, atol, tiny)[0] >= 1
 
 
 def numerical_gradients(f, inputs, dout, eps=1e-5):
@@ -236,8 +267,55 @@ def numerical_gradients(f, inputs, dout, eps=1e-5):
     return {k: numerical_gradient(flat, x, eps=eps, dout=flat_dout) for k, x in inputs.items()}
 
 
+def _is_weight(name):
+    return name.startswith(("W_", "b", "weight"))
+
+
+def require_forward(func, forward_name, outputs, case, forward_test):
+    """Grade the backward ``func`` only once its forward is right.
+
+    outputs: {name: array} that the student's forward returned for the fixture ``case``
+    (which stores the right values under the same names). A backward is judged against the
+    numerical gradient of the student's OWN forward, so while that forward is wrong every
+    gradient number would mislead: fail with "your forward fails: fix it first" instead.
+    """
+    for name, actual in outputs.items():
+        try:
+            problem = mismatch(name, actual, case[name], func=forward_name)
+        except pytest.fail.Exception as e:          # not an array, or the wrong shape
+            problem = "  " + str(e.msg).replace("\n", "\n  ")
+        if problem:
+            fail(f"{func}: not graded yet, because your forward fails: fix it first.\n"
+                 f"  {forward_name}: {name} does not match fixtures.npz (see {forward_test}):\n"
+                 f"{problem}\n"
+                 f"  {func} is checked against the numerical gradient of your {forward_name}; "
+                 f"until that forward is right, no gradient number here would mean anything.")
+
+
+def part_fails(part, part_test, forward, inputs, dout, backward):
+    """For ``check_backward(diagnose=...)``: None when ``part`` (a function the graded one is
+    built on, e.g. the step backward inside the sequence backward) passes a gradient check on
+    ``inputs``, else a sentence saying to fix it first.
+
+    backward: no-argument function returning ``part``'s gradients {name in inputs: array}.
+    """
+    try:
+        analytic = backward()
+        numeric = numerical_gradients(forward, inputs, dout)
+    except Exception as e:       # noqa: BLE001 -- whatever it is, the part is broken
+        return f"your {part} raises {type(e).__name__}: {e}; fix it first ({part_test})."
+    wrong = [k for k in inputs
+             if not isinstance(analytic.get(k), np.ndarray) or analytic[k].shape != inputs[k].shape
+             or wrong_entries(analytic[k], numeric[k]).any()]
+    if not wrong:
+        return None
+    return (f"your {part} is wrong too ({', '.join('d' + k for k in wrong)}; {part_test} shows "
+            f"how): fix it first, since this function runs it at every step.")
+
+
 def check_backward(func, forward, inputs, dout, analytic, hints=None, forward_name=None,
-                   gates=None):
+                   gates=None, time_major=(), carried=None, gate_local=None, weights_summed=None,
+                   local=None, diagnose=None):
     """Compare each analytic gradient with the numerical gradient of ``forward``.
 
     func: the backward's name; forward: no-argument closure over ``inputs`` (a dict of
@@ -245,6 +323,18 @@ def check_backward(func, forward, inputs, dout, analytic, hints=None, forward_na
     {name: your gradient of that input}; hints: {name: what to check when it is wrong};
     gates: e.g. "ifgo", to count wrong entries per gate block of the stacked weights.
     Every gradient is checked; one failure lists all wrong ones and names the right ones.
+
+    When the pattern of wrong entries points at one mistake, the failure names it once
+    ("root cause") in place of one hint per array. The lab says what to write for each
+    pattern, tried in this order:
+
+    diagnose:       no-argument function -> sentence or None, e.g. ``part_fails(...)``;
+    carried:        for an input in ``time_major`` (axis 0 is time) whose gradient is right at
+                    the last step only: what carries the gradient back in time (dh_next, ...);
+    gate_local:     {gate: hint} when every wrong entry of the stacked weights is in one gate's
+                    block: that gate's local derivative;
+    weights_summed: when every input's gradient is right and every weight's is wrong;
+    local:          when every gradient is wrong: the local derivative they all pass through.
     """
     hints = hints or {}
     missing = [k for k in inputs if k not in analytic]
@@ -254,15 +344,49 @@ def check_backward(func, forward, inputs, dout, analytic, hints=None, forward_na
     for k, x in inputs.items():
         check_array(func, "d" + k, analytic[k], x.shape, dims=f"the shape of {k}")
     numeric = numerical_gradients(forward, inputs, dout)
-    wrong, right = [], []
-    for k in inputs:
-        stacked = gates if k.startswith(("W_", "b")) else None
-        problem = mismatch("d" + k, analytic[k], numeric[k], "numerical", hints.get(k, ""),
-                           func=func, gates=stacked)
-        (wrong if problem else right).append((k, problem))
-    if wrong:
-        fail(f"{func}: {', '.join('d' + k for k, _ in wrong)} "
-             f"{'does' if len(wrong) == 1 else 'do'} not match the numerical gradient of your "
-             f"{forward_name or 'forward'}"
-             + (f" ({', '.join('d' + k for k, _ in right)} correct)" if right else "") + ".\n"
-             + "\n".join(p for _, p in wrong))
+    bad = {k: wrong_entries(analytic[k], numeric[k]) for k in inputs}
+    wrong = [k for k in inputs if bad[k].any()]
+    if not wrong:
+        return
+    right = [k for k in inputs if k not in wrong]
+    cause = _root_cause(bad, wrong, right, gates, time_major, carried, gate_local,
+                        weights_summed, local, diagnose)
+    problems = [mismatch("d" + k, analytic[k], numeric[k], "numerical",
+                         "" if cause else hints.get(k, ""), func=func,
+                         gates=gates if _is_weight(k) else None) for k in wrong]
+    fail(f"{func}: {', '.join('d' + k for k in wrong)} "
+         f"{'does' if len(wrong) == 1 else 'do'} not match the numerical gradient of your "
+         f"{forward_name or 'forward'}"
+         + (f" ({', '.join('d' + k for k in right)} correct)" if right else "") + ".\n"
+         + (f"  root cause: {cause}\n" if cause else "")
+         + "\n".join(problems))
+
+
+def _root_cause(bad, wrong, right, gates, time_major, carried, gate_local, weights_summed, local,
+                diagnose):
+    """The one mistake that the wrong entries ``bad`` {name: bool array} point at, or None."""
+    if diagnose is not None:
+        found = diagnose()
+        if found:
+            return found
+    for k in time_major:
+        if carried and k in wrong and bad[k].ndim and bad[k].shape[0] > 1 and not bad[k][-1].any():
+            T = bad[k].shape[0]
+            return (f"d{k} is right at the last time step (t = {T - 1}) only and wrong at every "
+                    f"step before it, so the gradient carried back in time is missing: {carried}")
+    weights = [k for k in bad if _is_weight(k)]
+    if gates and gate_local:
+        stacked = [k for k in wrong if _is_weight(k) and bad[k].shape[0] % len(gates) == 0]
+        blocks = {g for k in stacked
+                  for g, blk in zip(gates, np.split(bad[k], len(gates), axis=0)) if blk.any()}
+        if stacked and len(blocks) == 1:
+            gate, = blocks
+            return (f"every wrong entry of {', '.join('d' + k for k in stacked)} is in the {gate} "
+                    f"block, so look at that gate's local derivative: {gate_local[gate]}")
+    if weights_summed and weights and sorted(wrong) == sorted(weights) and right:
+        return (f"{', '.join('d' + k for k in right)} {'is' if len(right) == 1 else 'are'} right "
+                f"but every weight gradient is wrong: {weights_summed}")
+    if local and not right and len(wrong) > 1:
+        return (f"every gradient is wrong, so the mistake is in what they all pass through, "
+                f"the local derivative: {local}")
+    return None

@@ -74,3 +74,19 @@ def test_step_backwards_return_dx_then_the_state_gradient_then_the_weights():
         states = dstate if isinstance(dstate, tuple) else (dstate,)
         assert [s.shape for s in states] == state_shapes
         assert len(grads) == 4 and grads[0].shape[1] == D and grads[1].shape[1] == H
+
+
+def test_the_reference_kernels_keep_the_same_contract():
+    from scratchrnn.kernels import reference as R
+    x, h, c = _w(T, B, D), _w(B, H), _w(B, H)
+    runs = [(R.rnn_forward(x, h, _w(H, D), _w(H, H))[1], lambda k: R.rnn_backward(np.ones((T, B, H)), None, k)),
+            (R.lstm_forward(x, h, c, _w(4 * H, D), _w(4 * H, H))[1],
+             lambda k: R.lstm_backward(np.ones((T, B, H)), None, None, k)),
+            (R.gru_forward(x, h, _w(3 * H, D), _w(3 * H, H))[1], lambda k: R.gru_backward(np.ones((T, B, H)), None, k)),
+            (R.lstm_step_forward(x[0], h, c, _w(4 * H, D), _w(4 * H, H))[1],
+             lambda k: R.lstm_step_backward(np.ones((B, H)), np.ones((B, H)), k))]
+    for cache, backward in runs:
+        assert type(cache) is Cache
+        backward(cache)
+        with pytest.raises(RuntimeError, match="already backpropagated"):
+            backward(cache)

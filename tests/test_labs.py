@@ -64,13 +64,16 @@ class _Collector:
         return [n for n, o in self.outcomes.items() if o == "passed"]
 
 
-def run_grader(lab, impl, stop_at_first=False):
-    """Run labs/<lab>/'s grader against ``impl`` in this process; returns the _Collector."""
+def run_grader(lab, impl, stop_at_first=False, select=None):
+    """Run labs/<lab>/'s grader against ``impl`` in this process; returns the _Collector.
+    select: a pytest -k expression (only those tests)."""
     collector = _Collector()
     args = [str(ROOT / "labs" / LABS[lab][0]), f"--impl={impl}", "-p", "no:cacheprovider",
             "-o", "addopts=", "-qq", "--tb=no", f"--rootdir={ROOT}"]
     if stop_at_first:
         args.append("-x")
+    if select:
+        args += ["-k", select]
     code = pytest.main(args, plugins=[collector])
     if collector.collect_errors or code not in (0, 1):
         pytest.fail(f"grader of {lab} did not run (exit code {code}) with --impl={impl}:\n"
@@ -118,6 +121,7 @@ def test_mutant_is_caught(mutant):
     c = run_grader(lab, str(mutant), stop_at_first=True)
     caught = bool(c.failed())
     SUMMARY[lab]["mutants"][mutant.stem] = caught
+    _assert_no_numpy_repr(c)
     SUMMARY[lab].setdefault("caught_by", {})[mutant.stem] = \
         c.failed()[0].split("::")[-1] if caught else None
     assert caught, (f"no test of {lab}'s grader fails on {mutant.name}: "
@@ -268,3 +272,108 @@ def test_wheel_holds_no_lab_material(tmp_path):
     lab_files = [n for n in names if n.split("/")[0] == "labs" or "labs_reference" in n
                  or re.search(r"lab\d\d", n)]
     assert not lab_files, lab_files
+
+
+# --------------------------------------------------------------------------- root causes (issue 11)
+# A student reads one failure; it must name the mistake, not list symptoms. For each wrong
+# implementation: the grader tests to run (pytest -k) and what each of their failures must say.
+ROOT_CAUSES = [
+    # the forward is wrong: a backward test says so instead of showing gradient numbers
+    ("lab01_forward_W_hh_not_transposed", "step_backward", "your forward fails: fix it first"),
+    ("lab02_off_by_one_in_time", "rnn_backward", "your forward fails: fix it first"),
+    ("lab03_forward_forget_gate_tanh", "backward", "your forward fails: fix it first"),
+    ("lab04_update_gate_swapped", "backward_against", "your forward fails: fix it first"),
+    # right at the last time step only: the gradient carried back in time is missing
+    ("lab02_no_gradient_through_time", "rnn_backward", "root cause: dx is right at the last time "
+                                                       "step"),
+    ("lab03_seq_dh_next_missing", "test_backward", "carried back in time is missing"),
+    ("lab03_seq_dc_not_carried", "test_backward", "carried back in time is missing"),
+    ("lab04_seq_dh_not_carried", "test_backward", "carried back in time is missing"),
+    # every gradient wrong: the local derivative, once
+    ("lab01_no_tanh_derivative", "step_backward_against", "every gradient is wrong"),
+    ("lab03_cell_no_tanh_derivative", "step_backward_against", "every gradient is wrong"),
+    ("lab04_no_tanh_derivative", "step_backward_against", "every gradient is wrong"),
+    # one gate's block, the weights only, the step underneath
+    ("lab03_forget_gate_no_sigmoid_derivative", "step_backward_against", "is in the f block"),
+    ("lab03_seq_grads_overwritten", "test_backward", "but every weight gradient is wrong"),
+    ("lab02_dW_not_summed_over_time", "rnn_backward", "but every weight gradient is wrong"),
+    ("lab03_dc_prev_not_times_f", "test_backward", "your lstm_step_backward is wrong too"),
+]
+# Where the cause is a local derivative, the root-cause line itself names it.
+LOCAL_DERIVATIVE = {"lab01_no_tanh_derivative": "tanh'", "lab03_cell_no_tanh_derivative": "tanh'",
+                    "lab04_no_tanh_derivative": "tanh'",
+                    "lab03_forget_gate_no_sigmoid_derivative": "sigmoid'"}
+NUMPY_REPR = re.compile(r"np\.(float|int|uint|bool|complex|str)\w*\(|np\.(True|False)_")
+
+
+def _assert_no_numpy_repr(collector):
+    for nodeid, text in collector.texts.items():
+        found = NUMPY_REPR.search(text)
+        assert not found, (f"{nodeid}: the message shows a NumPy repr ({found.group(0)}...); "
+                           f"format numbers as plain Python (labs.grading.plain):\n{text[:1500]}")
+
+
+@pytest.mark.parametrize("mutant,select,says", ROOT_CAUSES, ids=[m for m, _, _ in ROOT_CAUSES])
+def test_grader_names_the_root_cause(mutant, select, says):
+    lab = mutant[:5]
+    c = run_grader(lab, str(MUTANTS_DIR / f"{mutant}.py"), select=select)
+    failed = c.failed()
+    assert failed, f"no {select} test of {lab} fails on {mutant}"
+    for nodeid in failed:
+        text = c.texts[nodeid]
+        assert says in text, f"{nodeid} on {mutant} should say {says!r}:\n{text[:2500]}"
+        if "your forward fails" not in says:
+            assert "root cause:" in text and "  hint:" not in text, (
+                f"{nodeid} on {mutant}: one root cause, not a hint per array:\n{text[:2500]}")
+        if mutant in LOCAL_DERIVATIVE:
+            cause = next(line for line in text.splitlines() if "root cause:" in line)
+            assert LOCAL_DERIVATIVE[mutant] in cause, cause
+        if "your forward fails" in says:
+            assert "numerical gradient of your" in text and "worst entry d" not in text, (
+                f"{nodeid} on {mutant}: gradient numbers shown although the forward is wrong:\n"
+                f"{text[:2500]}")
+    _assert_no_numpy_repr(c)
+
+
+
+def test_grader_messages_show_plain_numbers():
+    # the message prints entries of x, which are NumPy scalars (np.float64(...) under NumPy 2)
+    c = run_grader("lab01", str(MUTANTS_DIR / "lab01_numgrad_not_restored.py"), select="restores_x")
+    assert c.failed()
+    _assert_no_numpy_repr(c)
+
+
+def test_fail_turns_numpy_scalars_into_plain_numbers():
+    import numpy as np
+    from labs.grading import fail, plain
+    assert repr(plain(np.int64(3))) == "3" and repr(plain(np.array(0.5))) == "0.5"
+    with pytest.raises(pytest.fail.Exception) as e:
+        fail(f"got {np.float64(0.25)!r} and {[np.int64(0), np.bool_(True)]!r}")
+    assert str(e.value.msg) == "got 0.25 and [0, True]"
+
+
+def test_lab03_defines_what_the_backward_uses():
+    """lab03's stub and handouts say what T, dh_next and dc_next are, where they use them."""
+    folder, stub = LABS["lab03"]
+    for f in (stub, "README.md", "README.zh.md"):
+        text = (ROOT / "labs" / folder / f).read_text(encoding="utf-8")
+        assert re.search(r"`?T`? (time steps|为时间步数)", text), f"{f} uses T without saying what it is"
+        for name in ("dh_next", "dc_next"):
+            assert any(name in line and "t+1" in line for line in text.splitlines()), (
+                f"{f} uses {name} without saying that it is what step t+1 sends back")
+
+
+def test_lab03_handouts_warn_cs231n_readers():
+    folder = ROOT / "labs" / LABS["lab03"][0]
+    for f in ("README.md", "README.zh.md"):
+        text = folder.joinpath(f).read_text(encoding="utf-8")
+        assert "CS231n" in text and "i, f, o, g" in text and "(D, 4H)" in text and "(4H, D)" in text, f
+
+
+def test_lab_handouts_point_at_the_reference_kernels():
+    """The labs mirror the readable reference kernels, not the fast ones."""
+    for lab, kernel in (("lab01", "rnn"), ("lab02", "rnn"), ("lab03", "lstm"), ("lab04", "gru")):
+        for f in ("README.md", "README.zh.md"):
+            text = (ROOT / "labs" / LABS[lab][0] / f).read_text(encoding="utf-8")
+            assert f"scratchrnn/kernels/reference/{kernel}.py" in text, f"{lab}/{f}"
+            assert (ROOT / "scratchrnn" / "kernels" / "reference" / f"{kernel}.py").is_file()

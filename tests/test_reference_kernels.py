@@ -106,8 +106,9 @@ def test_sequence_kernel_matches_reference(kind, options, bias, masked, size):
     backward_f, backward_r = getattr(fast, f"{kind}_backward"), getattr(ref, f"{kind}_backward")
     assert_same(backward_f(dout.copy(), *[d.copy() for d in dstates], fast_cache),
                 backward_r(dout, *dstates, ref_cache), f"{kind}_backward")
-    # dh_T (and dc_T) None mean zero: a fresh forward, since the LSTM's cache is single-use
+    # dh_T (and dc_T) None mean zero: fresh forwards, since every cache is single-use
     _, fast_cache = forward(fast, kind, inp, mask, options)
+    _, ref_cache = forward(ref, kind, inp, mask, options)
     nones = [None] * len(dstates)
     assert_same(backward_f(dout, *nones, fast_cache), backward_r(dout, *nones, ref_cache),
                 f"{kind}_backward with final-state gradients None")
@@ -267,7 +268,7 @@ def test_reference_relu_against_central_differences():
 
 # ------------------------------------------------------------------ the reference stays plain
 REFERENCE_FILES = [Path(m.__file__) for m in (ref_rnn, ref_lstm, ref_gru)]
-ALLOWED_IMPORTS = {"numpy", "scratchrnn.kernels.activations"}
+ALLOWED_IMPORTS = {"numpy", "scratchrnn.kernels.activations", "scratchrnn.kernels.cache"}
 
 
 def imported_modules(path, package="scratchrnn.kernels.reference"):
@@ -295,8 +296,8 @@ def test_reference_globals_come_from_numpy_activations_or_itself(module):
         origin = getattr(value, "__module__", None) if not inspect.ismodule(value) else value.__name__
         if name.startswith("__") or origin is None:
             continue
-        assert origin.split(".")[0] == "numpy" or origin in (module.__name__,
-                                                             "scratchrnn.kernels.activations"), \
+        assert origin.split(".")[0] == "numpy" or origin in (
+            module.__name__, "scratchrnn.kernels.activations", "scratchrnn.kernels.cache"), \
             f"{module.__name__}.{name} comes from {origin}"
 
 

@@ -1,8 +1,11 @@
-"""Lab 01 reference: one RNN step, numerical gradient, relative error (library kernels)."""
+"""Lab 01 reference: one RNN step, numerical gradient, relative error.
+
+The step is the library's reference kernel (scratchrnn/kernels/reference/rnn.py), the
+readable twin of the fast kernels/rnn.py: the lab mirrors the reference."""
 import numpy as np
 
 from scratchrnn import gradcheck
-from scratchrnn import kernels as K
+from scratchrnn.kernels import reference as K
 
 __all__ = ["rnn_step_forward", "rnn_step_backward", "numerical_gradient", "rel_error"]
 

@@ -1,8 +1,12 @@
 """Lab 02 reference: BPTT, temporal affine, masked temporal softmax loss, gradient norms
-through time, clip-by-norm, and the vanishing/exploding experiment (library kernels)."""
+through time, clip-by-norm, and the vanishing/exploding experiment.
+
+The recurrence is the library's reference kernel (scratchrnn/kernels/reference/rnn.py, the
+readable twin of the fast kernels/rnn.py); the affine layer and the loss are library kernels."""
 import numpy as np
 
 from scratchrnn import kernels as K
+from scratchrnn.kernels import reference as ref
 
 __all__ = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward",
            "temporal_affine_forward", "temporal_affine_backward", "temporal_softmax_loss",
@@ -11,23 +15,23 @@ __all__ = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward
 
 
 def rnn_step_forward(x, h_prev, W_ih, W_hh, b):
-    return K.rnn_step_forward(x, h_prev, W_ih, W_hh, b, np.zeros_like(b))
+    return ref.rnn_step_forward(x, h_prev, W_ih, W_hh, b, np.zeros_like(b))
 
 
 def rnn_step_backward(dh, cache):
-    dx, dh_prev, (dW_ih, dW_hh, db, _) = K.rnn_step_backward(dh, cache)
+    dx, dh_prev, (dW_ih, dW_hh, db, _) = ref.rnn_step_backward(dh, cache)
     return dx, dh_prev, dW_ih, dW_hh, db
 
 
 def rnn_forward(x, h0, W_ih, W_hh, b):
     """x (T, B, D), h0 (B, H) -> h (T, B, H), cache."""
-    (h, _), cache = K.rnn_forward(x, h0, W_ih, W_hh, b, np.zeros_like(b))
+    (h, _), cache = ref.rnn_forward(x, h0, W_ih, W_hh, b, np.zeros_like(b))
     return h, cache
 
 
 def rnn_backward(dh, cache):
     """dh (T, B, H) -> dx (T, B, D), dh0 (B, H), dW_ih, dW_hh, db."""
-    dx, dh0, (dW_ih, dW_hh, db, _) = K.rnn_backward(dh, None, cache)
+    dx, dh0, (dW_ih, dW_hh, db, _) = ref.rnn_backward(dh, None, cache)
     return dx, dh0, dW_ih, dW_hh, db
 
 

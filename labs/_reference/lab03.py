@@ -1,15 +1,17 @@
-"""Lab 03 reference: LSTM step and sequence, forward and backward (library kernels).
+"""Lab 03 reference: LSTM step and sequence, forward and backward, by the library's reference
+kernel (scratchrnn/kernels/reference/lstm.py, the readable twin of the fast kernels/lstm.py).
 
 Gate order i, f, g, o (PyTorch's); the lab's single bias b is the kernel's b_ih with b_hh = 0."""
 import numpy as np
 
-from scratchrnn import kernels as K
+from scratchrnn.kernels import reference as K
+from scratchrnn.kernels.activations import sigmoid as _sigmoid
 
 __all__ = ["sigmoid", "lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward"]
 
 
 def sigmoid(x):
-    return K.sigmoid(np.asarray(x))
+    return _sigmoid(np.asarray(x))
 
 
 def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b):

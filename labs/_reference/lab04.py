@@ -1,14 +1,17 @@
-"""Lab 04 reference: GRU step and sequence, forward and backward (library kernels).
+"""Lab 04 reference: GRU step and sequence, forward and backward, by the library's reference
+kernel (scratchrnn/kernels/reference/gru.py, the readable twin of the fast kernels/gru.py).
 
 PyTorch's GRU (gate order r, z, n; reset applied after W_hn, so two biases b_ih and b_hh)."""
-from scratchrnn import kernels as K
+import numpy as np
+
+from scratchrnn.kernels import reference as K
+from scratchrnn.kernels.activations import sigmoid as _sigmoid
 
 __all__ = ["sigmoid", "gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward"]
 
 
 def sigmoid(x):
-    import numpy as np
-    return K.sigmoid(np.asarray(x))
+    return _sigmoid(np.asarray(x))
 
 
 def gru_step_forward(x, h_prev, W_ih, W_hh, b_ih, b_hh):

@@ -6,8 +6,8 @@ YOUR rnn_step_forward; numerical_gradient and rel_error with values worked out b
 import numpy as np
 import pytest
 
-from labs.grading import (check_array, check_backward, check_close, fail, load_cases, rand,
-                          unpack)
+from labs.grading import (check_array, check_backward, check_close, fail, load_cases, plain, rand,
+                          require_forward, unpack)
 
 CASES = load_cases(__file__)
 
@@ -20,6 +20,10 @@ BACKWARD_HINTS = {
     "W_hh": "dW_hh = da.T @ h_prev: the PREVIOUS state, not the new h.",
     "b": "db = da.sum(axis=0): the bias is shared by every row of the batch, so sum (not average).",
 }
+# Every gradient is a product with da, so when all five are wrong, da is: tanh's local derivative.
+LOCAL_DERIVATIVE = ("da = dh * (1 - h**2), the upstream dh times tanh' (tanh'(a) = 1 - tanh(a)**2 "
+                    "= 1 - h**2, with the NEW h from the cache); dx, dh_prev, dW_ih, dW_hh and db "
+                    "are all built from da.")
 
 
 def _inputs(rng, B, D=5, H=4):
@@ -87,8 +91,8 @@ def test_numerical_gradient_restores_x(impl):
     impl.numerical_gradient(lambda: float(np.sum(x ** 3)), x)
     if not np.array_equal(x, before):
         idx = tuple(np.argwhere(x != before)[0])
-        fail(f"numerical_gradient left x changed, first at x{list(idx)}: {x[idx]!r} instead of "
-             f"{before[idx]!r}.\n  hint: save old = x[i], evaluate at old + h and old - h, then "
+        fail(f"numerical_gradient left x changed, first at x{list(idx)}: {plain(x[idx])!r} instead of "
+             f"{plain(before[idx])!r}.\n  hint: save old = x[i], evaluate at old + h and old - h, then "
              f"set x[i] = old (not x[i] += h; x[i] -= h, which leaves round-off behind).")
 
 
@@ -103,7 +107,7 @@ def test_rel_error_values(impl, a, b, expected, why):
     got = impl.rel_error(np.array(a), np.array(b))
     if not isinstance(got, (float, np.floating)) or not np.isfinite(got) or \
             abs(got - expected) > 1e-12 * max(1.0, expected):
-        fail(f"rel_error({a}, {b}) returned {got!r}, expected {expected}.\n  hint: {why}.")
+        fail(f"rel_error({a}, {b}) returned {plain(got)!r}, expected {expected}.\n  hint: {why}.")
 
 
 # ----------------------------------------------------------------------------- TODO 4
@@ -111,13 +115,18 @@ def test_rel_error_values(impl, a, b, expected, why):
 def test_step_backward_against_numerical_gradient(impl, B):
     """Every gradient equals the numerical gradient of your forward (relative error < 1e-6)."""
     rng = np.random.default_rng(10 + B)
+    c = CASES["main"]
+    require_forward("rnn_step_backward", "rnn_step_forward",
+                    {"h": impl.rnn_step_forward(c.x, c.h_prev, c.W_ih, c.W_hh, c.b)[0]}, c,
+                    "test_step_forward_values")
     inp = _inputs(rng, B)
     h, cache = unpack("rnn_step_forward", impl.rnn_step_forward(**inp), ["h", "cache"])
     dh = rand(rng, h.shape)
     grads = unpack("rnn_step_backward", impl.rnn_step_backward(dh, cache),
                    ["dx", "dh_prev", "dW_ih", "dW_hh", "db"])
     check_backward("rnn_step_backward", lambda: impl.rnn_step_forward(**inp)[0], inp, dh,
-                   dict(zip(inp, grads)), BACKWARD_HINTS, forward_name="rnn_step_forward")
+                   dict(zip(inp, grads)), BACKWARD_HINTS, forward_name="rnn_step_forward",
+                   local=LOCAL_DERIVATIVE)
 
 
 def test_step_backward_dtype(impl):

@@ -6,8 +6,8 @@ YOUR forward functions; the experiment with what theory predicts (rho^(T-1-t)).
 import numpy as np
 import pytest
 
-from labs.grading import (check_array, check_backward, check_close, fail, load_cases, rand,
-                          unpack)
+from labs.grading import (check_array, check_backward, check_close, fail, load_cases, part_fails,
+                          plain, rand, require_forward, unpack)
 
 CASES = load_cases(__file__)
 SHAPES = {"main": (5, 3, 4, 6), "single_step": (1, 2, 3, 4), "batch1": (4, 1, 3, 5)}
@@ -20,6 +20,13 @@ RNN_HINTS = {
             "Off by one in time, or only the last step kept, gives this error.",
     "b": "db is a sum over all steps (and the batch).",
 }
+# Root causes (labs/grading.py, check_backward): one sentence in place of five hints.
+CARRIED = ("at step t call rnn_step_backward(dh[t] + dh_next, cache[t]), where dh_next is the "
+           "dh_prev that step t+1 returned (zeros at t = T-1): h_t feeds the loss AND step t+1.")
+SUMMED = ("each weight is shared by all T steps, so its gradient is the SUM of every step's "
+          "(dW_hh += ..., not dW_hh = ...), each step using its own cache.")
+ALL_WRONG = ("rnn_step_backward is given and right, so check what rnn_backward passes to it: at "
+             "step t the TOTAL dh[t] + dh_next, and the cache of that same step t.")
 
 
 def _rnn_inputs(rng, T, B, D, H):
@@ -51,26 +58,51 @@ def test_rnn_forward_float32(impl):
 def test_rnn_backward_against_numerical_gradient(impl, case):
     """Checked in single steps (T=1), a batch of one, and a general case."""
     rng = np.random.default_rng(20 + list(SHAPES).index(case))
+    _require_rnn_forward(impl)
     inp = _rnn_inputs(rng, *SHAPES[case])
     h, cache = unpack("rnn_forward", impl.rnn_forward(**inp), ["h", "cache"])
     dh = rand(rng, h.shape)
     grads = unpack("rnn_backward", impl.rnn_backward(dh, cache),
                    ["dx", "dh0", "dW_ih", "dW_hh", "db"])
-    check_backward("rnn_backward", lambda: impl.rnn_forward(**inp)[0], inp, dh,
-                   dict(zip(inp, grads)), RNN_HINTS, forward_name="rnn_forward")
+    _check_rnn_backward(impl, inp, dh, grads)
 
 
 def test_rnn_backward_only_last_step_has_a_loss(impl):
     """dh is zero except at the last step: the gradient must still reach h0 and every x[t]."""
     rng = np.random.default_rng(7)
     inp = _rnn_inputs(rng, 6, 2, 3, 4)
+    _require_rnn_forward(impl)
     h, cache = impl.rnn_forward(**inp)
     dh = np.zeros_like(h)
     dh[-1] = rand(rng, dh[-1].shape)
     grads = unpack("rnn_backward", impl.rnn_backward(dh, cache),
                    ["dx", "dh0", "dW_ih", "dW_hh", "db"])
+    _check_rnn_backward(impl, inp, dh, grads)
+
+
+def _require_rnn_forward(impl):
+    c = CASES["main"]
+    require_forward("rnn_backward", "rnn_forward", {"h": impl.rnn_forward(*_rnn_args(c))[0]}, c,
+                    "test_rnn_forward_values")
+
+
+def _step_backward_fails(impl):
+    """None, or why rnn_backward cannot be right: the step it runs is wrong (if you pasted yours)."""
+    rng = np.random.default_rng(21)
+    inp = dict(x=rand(rng, (2, 3)), h_prev=rand(rng, (2, 4)), W_ih=rand(rng, (4, 3), 0.5),
+               W_hh=rand(rng, (4, 4), 0.4), b=rand(rng, 4, 0.5))
+    dh = rand(rng, (2, 4))
+    return part_fails("rnn_step_backward", "pytest labs/lab01_rnn_step",
+                      lambda: impl.rnn_step_forward(**inp)[0], inp, dh,
+                      lambda: dict(zip(inp, impl.rnn_step_backward(
+                          dh, impl.rnn_step_forward(**inp)[1]))))
+
+
+def _check_rnn_backward(impl, inp, dh, grads):
     check_backward("rnn_backward", lambda: impl.rnn_forward(**inp)[0], inp, dh,
-                   dict(zip(inp, grads)), RNN_HINTS, forward_name="rnn_forward")
+                   dict(zip(inp, grads)), RNN_HINTS, forward_name="rnn_forward",
+                   time_major=("x",), carried=CARRIED, weights_summed=SUMMED, local=ALL_WRONG,
+                   diagnose=lambda: _step_backward_fails(impl))
 
 
 # ----------------------------------------------------------------------------- TODO 3, 4
@@ -84,6 +116,10 @@ def test_temporal_affine_forward_values(impl, case):
 
 
 def test_temporal_affine_backward_against_numerical_gradient(impl):
+    c = CASES["main"]
+    require_forward("temporal_affine_backward", "temporal_affine_forward",
+                    {"scores": impl.temporal_affine_forward(c.h, c.W_hy, c.b_y)[0]}, c,
+                    "test_temporal_affine_forward_values")
     rng = np.random.default_rng(8)
     inp = dict(h=rand(rng, (4, 3, 5)), W_hy=rand(rng, (6, 5)), b_y=rand(rng, 6))
     s, cache = impl.temporal_affine_forward(**inp)
@@ -113,6 +149,9 @@ def test_softmax_loss_value(impl, case):
 
 def test_softmax_loss_gradient_against_numerical(impl):
     c = CASES["main"]
+    require_forward("the gradient of temporal_softmax_loss", "temporal_softmax_loss",
+                    {"loss": np.asarray(impl.temporal_softmax_loss(c.scores, c.y, c.mask)[0],
+                                        dtype=float)}, c, "test_softmax_loss_value")
     scores = np.ascontiguousarray(c.scores.copy())
     _, ds = impl.temporal_softmax_loss(scores, c.y, c.mask)
     check_backward("temporal_softmax_loss",
@@ -147,7 +186,7 @@ def test_softmax_loss_zero_length_mask(impl):
                 if not np.isfinite(loss) else
                 "with every position padded nothing may count: multiply each position's loss and "
                 "gradient by mask[t, b].")
-        fail(f"temporal_softmax_loss with an all-zero mask returned loss {loss!r} and dscores with "
+        fail(f"temporal_softmax_loss with an all-zero mask returned loss {plain(loss)!r} and dscores with "
              f"max |.| {np.nanmax(np.abs(ds)) if np.size(ds) else 'n/a'}; expected 0 and all zeros.\n"
              f"  hint: {hint}")
 
@@ -159,7 +198,7 @@ def test_softmax_loss_large_scores(impl):
     with np.errstate(all="ignore"):
         loss, ds = impl.temporal_softmax_loss(big, c.y, c.mask)
     if not np.isfinite(loss) or not np.all(np.isfinite(ds)):
-        fail(f"temporal_softmax_loss overflows for large scores (loss = {loss!r}).\n"
+        fail(f"temporal_softmax_loss overflows for large scores (loss = {plain(loss)!r}).\n"
              f"  hint: subtract scores.max(axis=-1, keepdims=True) before np.exp, and compute "
              f"log softmax as shifted - log(sum(exp(shifted))).")
     check_close("temporal_softmax_loss", "row sums of dscores", ds.sum(axis=-1), np.zeros(c.y.shape),
@@ -183,7 +222,7 @@ def test_clip_by_norm_rescales_all_together(impl):
     before = {k: v.copy() for k, v in grads.items()}
     clipped, total = unpack("clip_by_norm", impl.clip_by_norm(grads, 1.0), ["clipped", "total_norm"])
     if not np.isclose(total, 5.0, rtol=1e-12):
-        fail(f"clip_by_norm: total_norm is {total!r}, expected 5.0 = sqrt(3^2 + 4^2) over ALL arrays.")
+        fail(f"clip_by_norm: total_norm is {plain(total)!r}, expected 5.0 = sqrt(3^2 + 4^2) over ALL arrays.")
     scale = 1.0 / (5.0 + 1e-6)
     for k in grads:
         check_close("clip_by_norm", f"clipped['{k}']", clipped[k], before[k] * scale,

@@ -4,7 +4,8 @@ Fill in TODO 1-4 in order. Check your work with
 
     pytest labs/lab03_lstm
 
-Notation (the same as README.md). B batch, D input size, H hidden size, T time steps.
+Notation (the same as README.md). B batch, D input size, H hidden size, T time steps
+(a sequence is time first: x (T, B, D), x[t] is the batch at step t = 0 .. T-1).
 The four gates share one weight matrix, stacked in the order i, f, g, o (as in PyTorch):
 
     a   = x W_ih^T + h_prev W_hh^T + b             (B, 4H)
@@ -78,7 +79,14 @@ def lstm_backward(dh, cache):
     Inputs:  dh (T, B, H): gradient w.r.t. every h_t from ABOVE only (not from step t+1).
     Returns: dx (T, B, D), dh0 (B, H), dc0 (B, H), dW_ih (4H, D), dW_hh (4H, H), db (4H,)
 
-    Two gradients flow back in time: dh (added to dh[t] at each step) and dc.
+    Two gradients flow back in time. dh_next and dc_next (B, H) are what step t+1 sends
+    back to step t: the dh_prev and dc_prev its lstm_step_backward returned (zeros at the
+    last step t = T-1). Going from t = T-1 down to 0, step t gets
+
+        lstm_step_backward(dh[t] + dh_next, dc_next, cache_t)
+
+    (h_t feeds the loss above it AND step t+1; c_t feeds only step t+1). The weight
+    gradients are sums over t; dh0 and dc0 are what step 0 sends back.
     """
     # ======================= TODO 4: lstm_backward ====================
     raise NotImplementedError("TODO 4: lstm_backward")

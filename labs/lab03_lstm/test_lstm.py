@@ -6,7 +6,8 @@ YOUR forward functions.
 import numpy as np
 import pytest
 
-from labs.grading import check_array, check_backward, check_close, load_cases, rand, unpack
+from labs.grading import (check_array, check_backward, check_close, load_cases, part_fails, rand,
+                          require_forward, unpack)
 
 CASES = load_cases(__file__)
 STEP_NAMES = ["dx", "dh_prev", "dc_prev", "dW_ih", "dW_hh", "db"]
@@ -33,6 +34,23 @@ SEQ_HINTS = {
     "W_hh": "dW_hh is the SUM over all steps; each step uses its own cache (its own h_{t-1}).",
     "b": "db is the SUM over all steps.",
 }
+# Root causes (labs/grading.py, check_backward): one sentence in place of six hints.
+GATE_LOCAL = {
+    "i": "da_i = di * i * (1 - i) with di = dct * g (sigmoid' = s(1 - s)).",
+    "f": "da_f = df * f * (1 - f) with df = dct * c_prev (sigmoid' = s(1 - s)).",
+    "g": "da_g = dg * (1 - g**2) with dg = dct * i (tanh' = 1 - t**2).",
+    "o": "da_o = do * o * (1 - o) with do = dh * tanh(c) (sigmoid' = s(1 - s)).",
+}
+STEP_LOCAL = ("dct = dc + dh * o * (1 - tanh(c)**2), the TOTAL gradient of c: the path through "
+              "h = o * tanh(c) needs tanh'(c) = 1 - tanh(c)**2, and every gate's gradient and "
+              "dc_prev are built from dct.")
+CARRIED = ("at step t call lstm_step_backward(dh[t] + dh_next, dc_next, cache[t]), where dh_next "
+           "and dc_next are the dh_prev and dc_prev that step t+1 returned (zeros at t = T-1): "
+           "BOTH states carry gradient back in time.")
+SUMMED = ("each weight is shared by all T steps, so its gradient is the SUM of every step's "
+          "(dW_hh += ..., not dW_hh = ...), each step using its own cache.")
+SEQ_LOCAL = ("your lstm_step_backward passes its own test, so check what lstm_backward passes to "
+             "it: at step t, dh[t] + dh_next, dc_next, and the cache of that same step t.")
 
 
 def _step_inputs(rng, B, D=4, H=5):
@@ -94,13 +112,18 @@ def test_step_forward_shapes_and_dtype(impl, dtype):
                                         (3, "dc_only")])
 def test_step_backward_against_numerical_gradient(impl, B, upstream):
     rng = np.random.default_rng(30 + B + len(upstream))
+    f = CASES["step_main"]
+    got = impl.lstm_step_forward(f.x, f.h_prev, f.c_prev, f.W_ih, f.W_hh, f.b)
+    require_forward("lstm_step_backward", "lstm_step_forward", {"h": got[0], "c": got[1]}, f,
+                    "test_step_forward_values")
     inp = _step_inputs(rng, B)
     h, c, cache = unpack("lstm_step_forward", impl.lstm_step_forward(**inp), ["h", "c", "cache"])
     dh = rand(rng, h.shape) * (upstream != "dc_only")
     dc = rand(rng, c.shape) * (upstream != "dh_only")
     grads = unpack("lstm_step_backward", impl.lstm_step_backward(dh, dc, cache), STEP_NAMES)
     check_backward("lstm_step_backward", lambda: impl.lstm_step_forward(**inp)[:2], inp, (dh, dc),
-                   dict(zip(inp, grads)), STEP_HINTS, forward_name="lstm_step_forward", gates="ifgo")
+                   dict(zip(inp, grads)), STEP_HINTS, forward_name="lstm_step_forward", gates="ifgo",
+                   gate_local=GATE_LOCAL, local=STEP_LOCAL)
 
 
 # ----------------------------------------------------------------------------- TODO 3
@@ -123,21 +146,46 @@ def test_forward_float32(impl):
 @pytest.mark.parametrize("case", list(SEQ_SHAPES))
 def test_backward_against_numerical_gradient(impl, case):
     rng = np.random.default_rng(40 + list(SEQ_SHAPES).index(case))
+    _require_seq_forward(impl)
     inp = _seq_inputs(rng, *SEQ_SHAPES[case])
     h, cache = unpack("lstm_forward", impl.lstm_forward(**inp), ["h", "cache"])
     dh = rand(rng, h.shape)
     grads = unpack("lstm_backward", impl.lstm_backward(dh, cache), SEQ_NAMES)
-    check_backward("lstm_backward", lambda: impl.lstm_forward(**inp)[0], inp, dh,
-                   dict(zip(inp, grads)), SEQ_HINTS, forward_name="lstm_forward", gates="ifgo")
+    _check_seq_backward(impl, inp, dh, grads)
 
 
 def test_backward_loss_only_at_the_end(impl):
     """The gradient of a loss on h_{T-1} alone must reach x[0], h0 and c0 through dh AND dc."""
     rng = np.random.default_rng(50)
+    _require_seq_forward(impl)
     inp = _seq_inputs(rng, 6, 2, 3, 4)
     h, cache = impl.lstm_forward(**inp)
     dh = np.zeros_like(h)
     dh[-1] = rand(rng, dh[-1].shape)
     grads = unpack("lstm_backward", impl.lstm_backward(dh, cache), SEQ_NAMES)
+    _check_seq_backward(impl, inp, dh, grads)
+
+
+def _require_seq_forward(impl):
+    f = CASES["seq_main"]
+    require_forward("lstm_backward", "lstm_forward",
+                    {"h": impl.lstm_forward(f.x, f.h0, f.c0, f.W_ih, f.W_hh, f.b)[0]}, f,
+                    "test_forward_values")
+
+
+def _step_backward_fails(impl):
+    """None, or why lstm_backward cannot be right: the step it runs is wrong."""
+    rng = np.random.default_rng(31)
+    inp = _step_inputs(rng, 2, D=3, H=4)
+    dh, dc = rand(rng, (2, 4)), rand(rng, (2, 4))
+    return part_fails("lstm_step_backward", "test_step_backward_against_numerical_gradient",
+                      lambda: impl.lstm_step_forward(**inp)[:2], inp, (dh, dc),
+                      lambda: dict(zip(inp, impl.lstm_step_backward(
+                          dh, dc, impl.lstm_step_forward(**inp)[2]))))
+
+
+def _check_seq_backward(impl, inp, dh, grads):
     check_backward("lstm_backward", lambda: impl.lstm_forward(**inp)[0], inp, dh,
-                   dict(zip(inp, grads)), SEQ_HINTS, forward_name="lstm_forward", gates="ifgo")
+                   dict(zip(inp, grads)), SEQ_HINTS, forward_name="lstm_forward", gates="ifgo",
+                   time_major=("x",), carried=CARRIED, weights_summed=SUMMED, local=SEQ_LOCAL,
+                   diagnose=lambda: _step_backward_fails(impl))

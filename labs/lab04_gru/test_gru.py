@@ -6,7 +6,8 @@ YOUR forward functions.
 import numpy as np
 import pytest
 
-from labs.grading import check_array, check_backward, check_close, load_cases, rand, unpack
+from labs.grading import (check_array, check_backward, check_close, load_cases, part_fails, rand,
+                          require_forward, unpack)
 
 CASES = load_cases(__file__)
 STEP_NAMES = ["dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh"]
@@ -32,6 +33,22 @@ SEQ_HINTS = {
     "b_ih": "db_ih is the SUM over all steps.",
     "b_hh": "db_hh is the SUM over all steps.",
 }
+# Root causes (labs/grading.py, check_backward): one sentence in place of six hints.
+GATE_LOCAL = {
+    "r": "dar = dr * r * (1 - r) with dr = dan * ah_n, ah_n = h_prev @ W_hn.T + b_hn (sigmoid').",
+    "z": "daz = dz * z * (1 - z) with dz = dh * (h_prev - n) (sigmoid').",
+    "n": "dan = dn * (1 - n**2) with dn = dh * (1 - z) (tanh'); in dW_hh and db_hh the n block "
+         "also carries the factor r (dah_n = dan * r), in dW_ih and db_ih it does not.",
+}
+STEP_LOCAL = ("dan = dn * (1 - n**2), tanh' of the candidate: apart from the direct dh * z into "
+              "dh_prev, every gradient passes through the n block (dax_n = dan, dah_n = dan * r) "
+              "or the reset gate (dr = dan * ah_n).")
+CARRIED = ("at step t call gru_step_backward(dh[t] + dh_next, cache[t]), where dh_next is the "
+           "dh_prev that step t+1 returned (zeros at t = T-1): h_t feeds the loss AND step t+1.")
+SUMMED = ("each weight is shared by all T steps, so its gradient is the SUM of every step's "
+          "(dW_hh += ..., not dW_hh = ...), each step using its own cache.")
+SEQ_LOCAL = ("your gru_step_backward passes its own test, so check what gru_backward passes to "
+             "it: at step t, dh[t] + dh_next and the cache of that same step t.")
 
 
 def _step_inputs(rng, B, D=4, H=5):
@@ -96,12 +113,17 @@ def test_step_forward_shape_and_dtype(impl, dtype):
 @pytest.mark.parametrize("B", [3, 1], ids=["batch3", "batch1"])
 def test_step_backward_against_numerical_gradient(impl, B):
     rng = np.random.default_rng(60 + B)
+    f = CASES["step_main"]
+    require_forward("gru_step_backward", "gru_step_forward",
+                    {"h": impl.gru_step_forward(f.x, f.h_prev, f.W_ih, f.W_hh, f.b_ih, f.b_hh)[0]},
+                    f, "test_step_forward_values")
     inp = _step_inputs(rng, B)
     h, cache = unpack("gru_step_forward", impl.gru_step_forward(**inp), ["h", "cache"])
     dh = rand(rng, h.shape)
     grads = unpack("gru_step_backward", impl.gru_step_backward(dh, cache), STEP_NAMES)
     check_backward("gru_step_backward", lambda: impl.gru_step_forward(**inp)[0], inp, dh,
-                   dict(zip(inp, grads)), STEP_HINTS, forward_name="gru_step_forward", gates="rzn")
+                   dict(zip(inp, grads)), STEP_HINTS, forward_name="gru_step_forward", gates="rzn",
+                   gate_local=GATE_LOCAL, local=STEP_LOCAL)
 
 
 # ----------------------------------------------------------------------------- TODO 3
@@ -123,20 +145,45 @@ def test_forward_float32(impl):
 @pytest.mark.parametrize("case", list(SEQ_SHAPES))
 def test_backward_against_numerical_gradient(impl, case):
     rng = np.random.default_rng(70 + list(SEQ_SHAPES).index(case))
+    _require_seq_forward(impl)
     inp = _seq_inputs(rng, *SEQ_SHAPES[case])
     h, cache = unpack("gru_forward", impl.gru_forward(**inp), ["h", "cache"])
     dh = rand(rng, h.shape)
     grads = unpack("gru_backward", impl.gru_backward(dh, cache), SEQ_NAMES)
-    check_backward("gru_backward", lambda: impl.gru_forward(**inp)[0], inp, dh,
-                   dict(zip(inp, grads)), SEQ_HINTS, forward_name="gru_forward", gates="rzn")
+    _check_seq_backward(impl, inp, dh, grads)
 
 
 def test_backward_loss_only_at_the_end(impl):
     rng = np.random.default_rng(80)
+    _require_seq_forward(impl)
     inp = _seq_inputs(rng, 6, 2, 3, 4)
     h, cache = impl.gru_forward(**inp)
     dh = np.zeros_like(h)
     dh[-1] = rand(rng, dh[-1].shape)
     grads = unpack("gru_backward", impl.gru_backward(dh, cache), SEQ_NAMES)
+    _check_seq_backward(impl, inp, dh, grads)
+
+
+def _require_seq_forward(impl):
+    f = CASES["seq_main"]
+    require_forward("gru_backward", "gru_forward",
+                    {"h": impl.gru_forward(f.x, f.h0, f.W_ih, f.W_hh, f.b_ih, f.b_hh)[0]}, f,
+                    "test_forward_values")
+
+
+def _step_backward_fails(impl):
+    """None, or why gru_backward cannot be right: the step it runs is wrong."""
+    rng = np.random.default_rng(61)
+    inp = _step_inputs(rng, 2, D=3, H=4)
+    dh = rand(rng, (2, 4))
+    return part_fails("gru_step_backward", "test_step_backward_against_numerical_gradient",
+                      lambda: impl.gru_step_forward(**inp)[0], inp, dh,
+                      lambda: dict(zip(inp, impl.gru_step_backward(
+                          dh, impl.gru_step_forward(**inp)[1]))))
+
+
+def _check_seq_backward(impl, inp, dh, grads):
     check_backward("gru_backward", lambda: impl.gru_forward(**inp)[0], inp, dh,
-                   dict(zip(inp, grads)), SEQ_HINTS, forward_name="gru_forward", gates="rzn")
+                   dict(zip(inp, grads)), SEQ_HINTS, forward_name="gru_forward", gates="rzn",
+                   time_major=("x",), carried=CARRIED, weights_summed=SUMMED, local=SEQ_LOCAL,
+                   diagnose=lambda: _step_backward_fails(impl))

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labs.grading import check_array, check_backward, check_close, fail, load_cases, unpack
+from labs.grading import (check_array, check_backward, check_close, fail, load_cases, plain,
+                          require_forward, unpack)
 from scratchrnn.nn import no_grad, softmax_cross_entropy
 
 CASES = load_cases(__file__)
@@ -74,7 +75,7 @@ def test_sample_greedy(impl):
         logits = rng.standard_normal(7)
         got = impl.sample_next(logits, temperature=0.0, rng=rng)
         if got != int(np.argmax(logits)):
-            fail(f"sample_next(temperature=0) returned {got!r}, expected the argmax "
+            fail(f"sample_next(temperature=0) returned {plain(got)!r}, expected the argmax "
                  f"{int(np.argmax(logits))}.\n  hint: temperature 0 means greedy decoding.")
 
 
@@ -83,7 +84,7 @@ def _frequencies(impl, logits, n, **kw):
     draws = [impl.sample_next(logits, rng=rng, **kw) for _ in range(n)]
     for d in draws[:5]:
         if not isinstance(d, (int, np.integer)) or not 0 <= d < logits.size:
-            fail(f"sample_next returned {d!r}; expected an int in [0, {logits.size}).")
+            fail(f"sample_next returned {plain(d)!r}; expected an int in [0, {logits.size}).")
     return np.bincount(np.asarray(draws, dtype=int), minlength=logits.size) / n
 
 
@@ -121,7 +122,7 @@ def test_adam_matches_expected(impl):
                     hint="t += 1 first; m and v are running averages; divide them by (1 - beta^t) "
                          "(bias correction) before the update; epsilon goes OUTSIDE the sqrt.")
     if config.get("t") != 3:
-        fail(f"adam_update: config['t'] is {config.get('t')!r} after 3 steps, expected 3.")
+        fail(f"adam_update: config['t'] is {plain(config.get('t'))!r} after 3 steps, expected 3.")
 
 
 def test_adam_first_step_is_about_lr(impl):
@@ -143,7 +144,7 @@ def test_adam_defaults_and_dtype(impl):
                if k not in config]
     if missing or config["learning_rate"] != 1e-3 or config["t"] != 1:
         fail(f"adam_update(w, dw, None) must fill in the defaults; missing {missing}, "
-             f"learning_rate {config.get('learning_rate')!r}, t {config.get('t')!r}.\n"
+             f"learning_rate {plain(config.get('learning_rate'))!r}, t {plain(config.get('t'))!r}.\n"
              f"  hint: config.setdefault('learning_rate', 1e-3) and so on for each key.")
 
 
@@ -176,6 +177,9 @@ def test_charmodel_forward_carries_state(impl):
 
 def test_charmodel_backward_against_numerical_gradient(impl):
     model, c = _fixture_model(impl)
+    require_forward("CharModel.backward", "CharModel.forward",
+                    {"logits": model.forward(c.ids, (c.h0, c.c0))[0]}, c,
+                    "test_charmodel_forward_values")
     y = np.roll(c.ids, -1, axis=0)
     model.zero_grad()
     logits, _ = model.forward(c.ids, (c.h0, c.c0))

@@ -6,7 +6,8 @@ YOUR forward functions; training by the accuracy it reaches (about 1 s).
 import numpy as np
 import pytest
 
-from labs.grading import check_array, check_backward, check_close, fail, load_cases, rand, unpack
+from labs.grading import (check_array, check_backward, check_close, fail, load_cases, plain, rand,
+                          require_forward, unpack)
 
 CASES = load_cases(__file__)
 LENGTHS = np.array([5, 2, 0, 3])           # a full, a short, an EMPTY and a middle sequence
@@ -37,6 +38,10 @@ def test_last_state_forward_values(impl):
 
 
 def test_last_state_backward_against_numerical_gradient(impl):
+    c = CASES["pool"]
+    require_forward("last_state_backward", "last_state_forward",
+                    {"last": impl.last_state_forward(c.h, c.lengths)[0]}, c,
+                    "test_last_state_forward_values")
     rng = np.random.default_rng(1)
     h = rand(rng, (5, 4, 3))
     last, cache = impl.last_state_forward(h, LENGTHS)
@@ -58,6 +63,10 @@ def test_masked_mean_forward_values(impl):
 
 
 def test_masked_mean_backward_against_numerical_gradient(impl):
+    c = CASES["pool"]
+    require_forward("masked_mean_backward", "masked_mean_forward",
+                    {"mean": impl.masked_mean_forward(c.h, c.mask)[0]}, c,
+                    "test_masked_mean_forward_values")
     rng = np.random.default_rng(2)
     h = rand(rng, (5, 4, 3))
     mask = np.arange(5)[:, None] < LENGTHS[None, :]
@@ -94,6 +103,9 @@ def test_birnn_forward_values(impl):
 
 def test_birnn_backward_against_numerical_gradient(impl):
     c = CASES["birnn"]
+    require_forward("birnn_backward", "birnn_forward",
+                    {"out": impl.birnn_forward(c.x, c.lengths, _params(c))[0]}, c,
+                    "test_birnn_forward_values")
     x = np.ascontiguousarray(c.x.copy())
     params = {k: v for k, v in _params(c).items() if k.startswith(("weight", "bias"))}
     out, cache = impl.birnn_forward(x, c.lengths, params)
@@ -131,6 +143,9 @@ def test_classify_backward_against_numerical_gradient(impl, config):
     c = CASES[f"classify_{config}"]
     pool = config.split("_")[1]
     params = _params(c)
+    require_forward("classify_backward", "classify_forward",
+                    {"logits": impl.classify_forward(c.x, c.lengths, params, pool)[0]}, c,
+                    "test_classify_forward_values")
     logits, cache = impl.classify_forward(c.x, c.lengths, params, pool)
     dlogits = rand(np.random.default_rng(4), logits.shape)
     grads = impl.classify_backward(dlogits, cache)
@@ -150,7 +165,7 @@ def test_train_bidirectional_classifier(impl):
                          ["params", "accuracy"])
     if not np.isfinite(acc) or acc < 0.9:
         fail(f"train_classifier(pool='last', bidirectional=True, steps=150) reached accuracy "
-             f"{acc!r}; a working version gets above 0.9 (the first token is the reverse "
+             f"{plain(acc)!r}; a working version gets above 0.9 (the first token is the reverse "
              f"direction's last input).\n  hint: a new batch every step, "
              f"softmax_cross_entropy -> classify_backward -> adam_step; accuracy on 1000 "
              f"fresh sequences.")

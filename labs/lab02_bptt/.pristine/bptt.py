@@ -18,8 +18,10 @@ Only NumPy is allowed here (matplotlib for the plot).
 """
 import numpy as np
 
-from scratchrnn.kernels import rnn_step_backward as _kernel_step_backward
-from scratchrnn.kernels import rnn_step_forward as _kernel_step_forward
+# The library's reference kernel (scratchrnn/kernels/reference/rnn.py): your lab 01 step,
+# written the same way, with PyTorch's two biases (ours is b_ih = b, b_hh = 0).
+from scratchrnn.kernels.reference import rnn_step_backward as _kernel_step_backward
+from scratchrnn.kernels.reference import rnn_step_forward as _kernel_step_forward
 
 
 # ----------------------------------------------------------------------------- GIVEN

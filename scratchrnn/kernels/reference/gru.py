@@ -40,6 +40,7 @@ no bias (db_ih, db_hh are then None).
 import numpy as np
 
 from ..activations import sigmoid
+from ..cache import Cache
 
 
 def gru_step_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, reset_after=True):
@@ -49,7 +50,7 @@ def gru_step_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, reset_after=Tr
       x (B, D), h_prev (B, H), W_ih (3H, D), W_hh (3H, H), b_ih, b_hh (3H,) or None,
       reset_after: PyTorch's form (True) or the textbook one (False).
     Returns:
-      h (B, H), and cache, a tuple for ``gru_step_backward``.
+      h (B, H), and cache, a Cache (a dict) for ``gru_step_backward``.
     """
     H = h_prev.shape[1]
     has_bias = b_ih is not None
@@ -75,7 +76,8 @@ def gru_step_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, reset_after=Tr
         n = np.tanh(ax_n + rh @ W_hn.T + b_hn)
         hn = None
     h = (1 - z) * n + z * h_prev
-    cache = (x, h_prev, r, z, n, hn, rh, W_ih, W_hh, has_bias, reset_after)
+    cache = Cache(x=x, h_prev=h_prev, r=r, z=z, n=n, hn=hn, rh=rh, W_ih=W_ih, W_hh=W_hh,
+                  has_bias=has_bias, reset_after=reset_after)
     return h, cache
 
 
@@ -89,7 +91,10 @@ def gru_step_backward(dh, cache):
       dx (B, D), dh_prev (B, H), (dW_ih (3H, D), dW_hh (3H, H), db_ih (3H,), db_hh (3H,));
       the bias gradients are None when the forward had no bias.
     """
-    x, h_prev, r, z, n, hn, rh, W_ih, W_hh, has_bias, reset_after = cache
+    cache.use("gru_step_backward")
+    x, h_prev, W_ih, W_hh = cache["x"], cache["h_prev"], cache["W_ih"], cache["W_hh"]
+    r, z, n, hn, rh = cache["r"], cache["z"], cache["n"], cache["hn"], cache["rh"]
+    has_bias, reset_after = cache["has_bias"], cache["reset_after"]
     H = h_prev.shape[1]
     W_hr, W_hz, W_hn = W_hh[:H], W_hh[H:2 * H], W_hh[2 * H:]
     dn = dh * (1 - z)
@@ -126,7 +131,7 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reset_after=
       mask (T, B) bool or None: where mask[t, b] is False the step is padding, so h is
       carried over unchanged and the output is zero; reset_after as in ``gru_step_forward``.
     Returns:
-      (out (T, B, H), h_T (B, H)), and cache, a dict for ``gru_backward``.
+      (out (T, B, H), h_T (B, H)), and cache, a Cache (a dict) for ``gru_backward``.
     """
     T, B, _ = x.shape
     m = np.ones((T, B, 1), dtype=bool) if mask is None else mask[:, :, None]
@@ -137,7 +142,7 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reset_after=
         out.append(np.where(m[t], h_new, 0))          # padding outputs zero ...
         h = np.where(m[t], h_new, h)                  # ... and carries the state over
         step_caches.append(step_cache)
-    cache = {"step_caches": step_caches, "m": m}
+    cache = Cache(step_caches=step_caches, m=m)
     return (np.stack(out), h), cache
 
 
@@ -151,6 +156,7 @@ def gru_backward(dout, dh_T, cache):
       dx (T, B, D), dh0 (B, H), (dW_ih (3H, D), dW_hh (3H, H), db_ih (3H,), db_hh (3H,));
       the bias gradients are None when the forward had no bias.
     """
+    cache.use("gru_backward")
     step_caches, m = cache["step_caches"], cache["m"]
     T = len(step_caches)
     dh = np.zeros_like(dout[0]) if dh_T is None else dh_T

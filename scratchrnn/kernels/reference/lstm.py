@@ -22,6 +22,7 @@ both given or both None (then no bias is added and db_ih, db_hh are None).
 import numpy as np
 
 from ..activations import sigmoid
+from ..cache import Cache
 
 
 def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b_ih=None, b_hh=None):
@@ -31,7 +32,7 @@ def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b_ih=None, b_hh=None):
       x (B, D), h_prev (B, H), c_prev (B, H), W_ih (4H, D), W_hh (4H, H),
       b_ih, b_hh (4H,) or None.
     Returns:
-      (h (B, H), c (B, H)), and cache, a tuple for ``lstm_step_backward``.
+      (h (B, H), c (B, H)), and cache, a Cache (a dict) for ``lstm_step_backward``.
     """
     H = h_prev.shape[1]
     has_bias = b_ih is not None
@@ -46,7 +47,8 @@ def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b_ih=None, b_hh=None):
     c = f * c_prev + i * g
     tanh_c = np.tanh(c)
     h = o * tanh_c
-    cache = (x, h_prev, c_prev, i, f, g, o, tanh_c, W_ih, W_hh, has_bias)
+    cache = Cache(x=x, h_prev=h_prev, c_prev=c_prev, i=i, f=f, g=g, o=o, tanh_c=tanh_c,
+                  W_ih=W_ih, W_hh=W_hh, has_bias=has_bias)
     return (h, c), cache
 
 
@@ -62,7 +64,10 @@ def lstm_step_backward(dh, dc, cache):
       (dW_ih (4H, D), dW_hh (4H, H), db_ih (4H,), db_hh (4H,)); the bias gradients are
       None when the forward had no bias.
     """
-    x, h_prev, c_prev, i, f, g, o, tanh_c, W_ih, W_hh, has_bias = cache
+    cache.use("lstm_step_backward")
+    x, h_prev, c_prev, W_ih, W_hh = cache["x"], cache["h_prev"], cache["c_prev"], cache["W_ih"], cache["W_hh"]
+    i, f, g, o, tanh_c = cache["i"], cache["f"], cache["g"], cache["o"], cache["tanh_c"]
+    has_bias = cache["has_bias"]
     do = dh * tanh_c
     dc = dc + dh * o * (1 - tanh_c ** 2)        # the total dc: through h_t as well
     di = dc * g
@@ -91,7 +96,7 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None):
       None, mask (T, B) bool or None: where mask[t, b] is False the step is padding, so
       (h, c) are carried over unchanged and the output is zero.
     Returns:
-      (out (T, B, H), h_T (B, H), c_T (B, H)), and cache, a dict for ``lstm_backward``.
+      (out (T, B, H), h_T (B, H), c_T (B, H)), and cache, a Cache (a dict) for ``lstm_backward``.
     """
     T, B, _ = x.shape
     m = np.ones((T, B, 1), dtype=bool) if mask is None else mask[:, :, None]
@@ -103,7 +108,7 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None):
         h = np.where(m[t], h_new, h)                  # ... and carries both states over
         c = np.where(m[t], c_new, c)
         step_caches.append(step_cache)
-    cache = {"step_caches": step_caches, "m": m}
+    cache = Cache(step_caches=step_caches, m=m)
     return (np.stack(out), h, c), cache
 
 
@@ -118,6 +123,7 @@ def lstm_backward(dout, dh_T, dc_T, cache):
       (dW_ih (4H, D), dW_hh (4H, H), db_ih (4H,), db_hh (4H,)); the bias gradients are
       None when the forward had no bias.
     """
+    cache.use("lstm_backward")
     step_caches, m = cache["step_caches"], cache["m"]
     T = len(step_caches)
     dh = np.zeros_like(dout[0]) if dh_T is None else dh_T

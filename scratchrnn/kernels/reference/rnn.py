@@ -16,6 +16,8 @@ both given or both None (then no bias is added and db_ih, db_hh are None).
 """
 import numpy as np
 
+from ..cache import Cache
+
 NONLINEARITIES = ("tanh", "relu")
 
 
@@ -26,7 +28,7 @@ def rnn_step_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="
       x (B, D), h_prev (B, H), W_ih (H, D), W_hh (H, H), b_ih, b_hh (H,) or None,
       nonlinearity "tanh" or "relu".
     Returns:
-      h (B, H), and cache, a tuple for ``rnn_step_backward``.
+      h (B, H), and cache, a Cache (a dict) for ``rnn_step_backward``.
     """
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
@@ -35,7 +37,8 @@ def rnn_step_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="
         b_ih, b_hh = 0, 0
     a = x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh
     h = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
-    cache = (x, h_prev, h, W_ih, W_hh, has_bias, nonlinearity)
+    cache = Cache(x=x, h_prev=h_prev, h=h, W_ih=W_ih, W_hh=W_hh, has_bias=has_bias,
+                  nonlinearity=nonlinearity)
     return h, cache
 
 
@@ -49,7 +52,9 @@ def rnn_step_backward(dh, cache):
       dx (B, D), dh_prev (B, H), (dW_ih (H, D), dW_hh (H, H), db_ih (H,), db_hh (H,));
       the bias gradients are None when the forward had no bias.
     """
-    x, h_prev, h, W_ih, W_hh, has_bias, nonlinearity = cache
+    cache.use("rnn_step_backward")
+    x, h_prev, h, W_ih, W_hh = cache["x"], cache["h_prev"], cache["h"], cache["W_ih"], cache["W_hh"]
+    has_bias, nonlinearity = cache["has_bias"], cache["nonlinearity"]
     da = dh * (1 - h ** 2) if nonlinearity == "tanh" else dh * (h > 0)
     dx = da @ W_ih
     dh_prev = da @ W_hh
@@ -68,7 +73,7 @@ def rnn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, nonlinearity
       mask (T, B) bool or None: where mask[t, b] is False the step is padding, so h is
       carried over unchanged and the output is zero.
     Returns:
-      (out (T, B, H), h_T (B, H)), and cache, a dict for ``rnn_backward``.
+      (out (T, B, H), h_T (B, H)), and cache, a Cache (a dict) for ``rnn_backward``.
     """
     T, B, _ = x.shape
     m = np.ones((T, B, 1), dtype=bool) if mask is None else mask[:, :, None]
@@ -79,7 +84,7 @@ def rnn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, nonlinearity
         out.append(np.where(m[t], h_new, 0))          # padding outputs zero ...
         h = np.where(m[t], h_new, h)                  # ... and carries the state over
         step_caches.append(step_cache)
-    cache = {"step_caches": step_caches, "m": m}
+    cache = Cache(step_caches=step_caches, m=m)
     return (np.stack(out), h), cache
 
 
@@ -93,6 +98,7 @@ def rnn_backward(dout, dh_T, cache):
       dx (T, B, D), dh0 (B, H), (dW_ih (H, D), dW_hh (H, H), db_ih (H,), db_hh (H,));
       the bias gradients are None when the forward had no bias.
     """
+    cache.use("rnn_backward")
     step_caches, m = cache["step_caches"], cache["m"]
     T = len(step_caches)
     dh = np.zeros_like(dout[0]) if dh_T is None else dh_T
