@@ -154,7 +154,7 @@ def test_attention_command(tmp_path, capsys):
             "--out_dir", str(tmp_path)]
     assert experiments.main(argv) == 0
     out = capsys.readouterr().out
-    assert out.count("general attention |") == 2 and out.count("none attention |") == 2
+    assert out.count("general attention |") == 2 and out.count("no attention |") == 2
     for name in ("attention.png", "attention_reverse.png", "attention_dates.png"):
         assert (tmp_path / name).stat().st_size > 1000
     table = (tmp_path / "attention.md").read_text()

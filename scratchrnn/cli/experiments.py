@@ -511,8 +511,8 @@ def attention_task_data(task, n, rng, min_len, max_len):
     return tasks.digit_task(n, rng, task, min_len, max_len)
 
 
-def train_seq2seq_run(task, attention, cell="gru", hidden_size=64, embedding_dim=16, epochs=8,
-                      train_size=3000, val_size=600, min_len=3, max_len=30, batch_size=64,
+def train_seq2seq_run(task, attention, cell="gru", hidden_size=64, embedding_dim=16, epochs=12,
+                      train_size=4000, val_size=600, min_len=3, max_len=30, batch_size=64,
                       lr=5e-3, clip=5.0, num_heatmaps=2, seed=0):
     """Train one encoder-decoder (attention None or a score) with teacher forcing; returns the
     validation sources' lengths, which of them greedy decoding gets exactly right, the loss and
@@ -659,7 +659,7 @@ def attention_table(results, task_names):
                                               for lo, hi in bins) + " | all |",
                   "|---|" + "---|" * (len(bins) + 1)]
         for r in rs:
-            lines.append(f"| {r['attention']} attention | "
+            lines.append(f"| {'no' if r['attention'] == 'none' else r['attention']} attention | "
                          + " | ".join(f"{a:.1%}" for a in accuracy_by_length(r, bins))
                          + f" | {r['exact_match']:.1%} |")
         lines.append("")
@@ -876,8 +876,8 @@ def build_parser():
     q.add_argument("--score", choices=("additive", "general", "dot"), default="general",
                    help="the attention model's score")
     q.add_argument("--cell", choices=("gru", "lstm"), default="gru")
-    q.add_argument("--epochs", type=int, default=8)
-    q.add_argument("--train_size", type=int, default=3000)
+    q.add_argument("--epochs", type=int, default=12)
+    q.add_argument("--train_size", type=int, default=4000)
     q.add_argument("--val_size", type=int, default=600)
     q.add_argument("--min_len", type=int, default=3, help="digit strings' shortest length")
     q.add_argument("--max_len", type=int, default=30, help="digit strings' longest length")
