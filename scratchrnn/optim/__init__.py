@@ -5,10 +5,10 @@ docstring for the equations.
 """
 from .clip import clip_grad_norm_, clip_grad_value_
 from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
-from .schedules import CosineLR, StepLR
+from .schedules import BudgetCosineLR, CosineLR, StepLR
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop",
     "clip_grad_norm_", "clip_grad_value_",
-    "StepLR", "CosineLR",
+    "StepLR", "CosineLR", "BudgetCosineLR",
 ]

@@ -1,4 +1,5 @@
-"""Learning-rate schedules: step decay and cosine decay, both with optional linear warm-up.
+"""Learning-rate schedules: step decay, cosine decay over steps, and cosine decay over a time
+budget, all with optional linear warm-up.
 
 A schedule owns a step counter t (0 at construction) and writes
 ``optimizer.lr = get_lr()`` at construction and after every ``step()``. Call
@@ -53,8 +54,9 @@ class _Schedule:
             return self.base_lr * t / self.warmup_steps
         return self._decayed(t - self.warmup_steps)
 
-    def step(self):
-        """Advance by one step and set the optimiser's learning rate."""
+    def step(self, elapsed=None):
+        """Advance by one step and set the optimiser's learning rate. ``elapsed``: seconds of
+        wall time since the run began; only a schedule over a time budget uses it."""
         self.last_step += 1
         self.optimizer.lr = self.get_lr()
 
@@ -158,4 +160,58 @@ class CosineLR(_Schedule):
         return self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(s * math.pi / span)) / 2
 
 
-__all__ = ["StepLR", "CosineLR"]
+class BudgetCosineLR(_Schedule):
+    """Cosine decay to ``min_lr`` by the end of the run's budget, whichever part of it ends
+    first: ``total_steps`` steps or ``seconds`` of wall time (None: no time limit)::
+
+        p   = min(1, max(t / T, e / S))                        the fraction of the budget used
+        γ_t = (η_min + (γ_0 - η_min) · (1 + cos(π p)) / 2) · min(1, t / W)
+
+    with e the wall time elapsed (validations included, as the trainer's ``--max_minutes``
+    counts it), S = ``seconds``, T = ``total_steps``, W = ``warmup_steps`` (the last factor is 1
+    without warm-up). A run that stops at its time limit thus ends at η_min however fast the
+    machine was, which a step-counted cosine cannot promise. Pass ``elapsed`` to every
+    ``step``; it is part of the state, so a resumed run continues on the same curve.
+    """
+
+    _hyper = ("total_steps", "seconds", "min_lr", "elapsed")
+
+    def __init__(self, optimizer, total_steps, seconds=None, warmup_steps=0, min_lr=0.0):
+        self._validate({"warmup_steps": warmup_steps, "total_steps": total_steps,
+                        "seconds": seconds, "min_lr": min_lr, "elapsed": 0.0})
+        self.total_steps, self.min_lr = total_steps, float(min_lr)
+        self.seconds = None if seconds is None else float(seconds)
+        self.elapsed = 0.0
+        super().__init__(optimizer, warmup_steps)
+
+    def _validate(self, h):
+        super()._validate(h)
+        _check_int("total_steps", h["total_steps"], 1)
+        if h["seconds"] is not None and not (isinstance(h["seconds"], (int, float))
+                                             and 0 < h["seconds"] < math.inf):
+            raise ValueError(f"seconds must be a positive number or None, got {h['seconds']!r}")
+        if not h["min_lr"] >= 0:
+            raise ValueError(f"min_lr must be >= 0, got {h['min_lr']!r}")
+        if not (isinstance(h["elapsed"], (int, float)) and h["elapsed"] >= 0):
+            raise ValueError(f"elapsed must be a number >= 0, got {h['elapsed']!r}")
+
+    def step(self, elapsed=None):
+        if elapsed is None:
+            raise TypeError("BudgetCosineLR.step needs elapsed: the seconds since the run began")
+        self.elapsed = float(elapsed)
+        super().step()
+
+    def progress(self):
+        """The fraction of the budget used, in [0, 1]."""
+        p = self.last_step / self.total_steps
+        if self.seconds is not None:
+            p = max(p, self.elapsed / self.seconds)
+        return min(p, 1.0)
+
+    def get_lr(self):
+        warm = min(1.0, self.last_step / self.warmup_steps) if self.warmup_steps else 1.0
+        cosine = (1 + math.cos(math.pi * self.progress())) / 2
+        return (self.min_lr + (self.base_lr - self.min_lr) * cosine) * warm
+
+
+__all__ = ["StepLR", "CosineLR", "BudgetCosineLR"]
