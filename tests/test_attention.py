@@ -126,9 +126,10 @@ def test_fast_kernel_equals_reference(score, with_dweights, lengths, T_, S_, rng
     assert list(g1[2]) == list(g2[2]) == list(params)
     for name in params:
         np.testing.assert_allclose(g1[2][name], g2[2][name], rtol=0, atol=1e-12)
-    # the fast backward leaves its cache intact: a second pass gives the same gradients
-    again = attention_backward(dcontext, dweights, cache1)
-    np.testing.assert_array_equal(again[1], g1[1])
+    # a cache is single-use (as every kernel's)
+    for backward, cache in ((attention_backward, cache1), (reference.attention_backward, cache2)):
+        with pytest.raises(RuntimeError, match="attention_backward: this cache was already"):
+            backward(dcontext, dweights, cache)
 
 
 def test_both_arrangements_of_the_general_score_are_exercised():

@@ -9,7 +9,7 @@ Computes exactly what kernels/reference/attention.py computes; arranged for spee
   ``W_k k + b`` for the S*B keys, once each, never once per (t, s) pair.
 * The additive score's tanh is taken in place on one (B, T, S, A) buffer, the only array of that
   size the forward keeps; the backward allocates one more of that size for the gradient of the
-  pre-activation (it leaves the cache untouched, so a cache may be back-propagated twice).
+  pre-activation. The cache (a ``Cache``, single-use like every kernel's) is not written to.
 * The general score q . (W k) can be formed as (q W) . k or as q . (W k). The first projects the
   T queries, the second the S keys; the kernel takes whichever costs fewer multiply-adds (one
   decoder step, T = 1, projects its single query rather than all S keys).
@@ -21,6 +21,8 @@ Computes exactly what kernels/reference/attention.py computes; arranged for spee
 keys in the same order. docs/theory/attention.md derives every line.
 """
 import numpy as np
+
+from .cache import Cache
 
 SCORE_PARAMS = {"additive": ("W_q", "W_k", "b", "v"), "general": ("W",), "dot": ()}
 
@@ -71,14 +73,17 @@ def attention_forward(queries, keys, params, lengths=None, score="additive"):
     weights = np.exp(e, out=e)
     weights /= weights.sum(axis=2, keepdims=True)                                # (B, T, S)
     context = weights @ keys_b                                                   # (B, T, K)
-    cache = (queries, keys, params, score, hidden, projected, weights)
+    cache = Cache(queries=queries, keys=keys, params=params, score=score, hidden=hidden,
+                  projected=projected, weights=weights)
     return (context.transpose(1, 0, 2), weights.transpose(1, 0, 2)), cache
 
 
 def attention_backward(dcontext, dweights, cache):
     """dcontext (T, B, K), dweights (T, B, S) or None -> dqueries (T, B, Q), dkeys (S, B, K),
     dparams (dict with the keys of params)."""
-    queries, keys, params, score, hidden, projected, weights = cache
+    cache.use("attention_backward")
+    queries, keys, params, score = cache["queries"], cache["keys"], cache["params"], cache["score"]
+    hidden, projected, weights = cache["hidden"], cache["projected"], cache["weights"]
     T, B, Q = queries.shape
     S, _, K = keys.shape
     keys_b = keys.transpose(1, 0, 2)

@@ -13,9 +13,12 @@ Shapes: T queries, S keys, B sequences, query size Q, key size K, attention size
 
 ``params`` is a dict of arrays: {"W_q" (A, Q), "W_k" (A, K), "b" (A,), "v" (A,)} for additive,
 {"W" (Q, K)} for general, {} for dot. The backward returns ``dparams`` with the same keys.
-This file imports only NumPy; the fast twin is scratchrnn/kernels/attention.py.
+The cache (a ``Cache``, like every kernel's) serves one backward call. This file imports only
+NumPy and the cache type; the fast twin is scratchrnn/kernels/attention.py.
 """
 import numpy as np
+
+from ..cache import Cache
 
 SCORE_PARAMS = {"additive": ("W_q", "W_k", "b", "v"), "general": ("W",), "dot": ()}
 
@@ -47,14 +50,17 @@ def attention_forward(queries, keys, params, lengths=None, score="additive"):
     weights = np.exp(e - e.max(axis=2, keepdims=True))
     weights = weights / weights.sum(axis=2, keepdims=True)           # (T, B, S)
     context = np.einsum("tbs,sbk->tbk", weights, keys)               # (T, B, K)
-    cache = (queries, keys, params, score, hidden, weights)
+    cache = Cache(queries=queries, keys=keys, params=params, score=score, hidden=hidden,
+                  weights=weights)
     return (context, weights), cache
 
 
 def attention_backward(dcontext, dweights, cache):
     """dcontext (T, B, K), dweights (T, B, S) or None -> dqueries (T, B, Q), dkeys (S, B, K),
     dparams (dict with the keys of params)."""
-    queries, keys, params, score, hidden, weights = cache
+    cache.use("attention_backward")
+    queries, keys, params, score = cache["queries"], cache["keys"], cache["params"], cache["score"]
+    hidden, weights = cache["hidden"], cache["weights"]
     if dweights is None:
         dweights = np.zeros_like(weights)
     # the two paths into the keys: through the context (here) and through the scores (below)
@@ -62,23 +68,24 @@ def attention_backward(dcontext, dweights, cache):
     dw = dweights + np.einsum("tbk,sbk->tbs", dcontext, keys)        # total gradient of weights
     # softmax Jacobian: de_s = w_s (dw_s - sum_j w_j dw_j); w = 0 on padding, so de = 0 there
     de = weights * (dw - np.sum(weights * dw, axis=2, keepdims=True))
-    dparams = {}
     if score == "additive":
         W_q, W_k, v = params["W_q"], params["W_k"], params["v"]
-        dparams["v"] = np.einsum("tbs,tbsa->a", de, hidden)
+        dv = np.einsum("tbs,tbsa->a", de, hidden)
         dpre = de[..., None] * v * (1 - hidden ** 2)                 # tanh' = 1 - tanh^2
         dqueries = np.einsum("tbsa,aq->tbq", dpre, W_q)
         dkeys = dkeys + np.einsum("tbsa,ak->sbk", dpre, W_k)
-        dparams["W_q"] = np.einsum("tbsa,tbq->aq", dpre, queries)
-        dparams["W_k"] = np.einsum("tbsa,sbk->ak", dpre, keys)
-        dparams["b"] = np.einsum("tbsa->a", dpre)
+        dW_q = np.einsum("tbsa,tbq->aq", dpre, queries)
+        dW_k = np.einsum("tbsa,sbk->ak", dpre, keys)
+        db = np.einsum("tbsa->a", dpre)
+        dparams = {"W_q": dW_q, "W_k": dW_k, "b": db, "v": dv}
     elif score == "general":
         W = params["W"]
         dqueries = np.einsum("tbs,qk,sbk->tbq", de, W, keys)
         dkeys = dkeys + np.einsum("tbs,tbq,qk->sbk", de, queries, W)
-        dparams["W"] = np.einsum("tbs,tbq,sbk->qk", de, queries, keys)
+        dW = np.einsum("tbs,tbq,sbk->qk", de, queries, keys)
+        dparams = {"W": dW}
     else:
         dqueries = np.einsum("tbs,sbk->tbk", de, keys)
         dkeys = dkeys + np.einsum("tbs,tbk->sbk", de, queries)
-    dparams = {name: dparams[name] for name in SCORE_PARAMS[score]}  # the order of params
+        dparams = {}
     return dqueries, dkeys, dparams
