@@ -38,6 +38,7 @@ LABS = {
     "lab04": ("lab04_gru", "gru.py"),
     "lab05": ("lab05_char_model", "char_model.py"),
     "lab06": ("lab06_classify", "classify.py"),
+    "lab07": ("lab07_attention", "attention.py"),
 }
 
 # Gradients: relative error below RTOL, except where both numbers are below TINY, where
