@@ -376,18 +376,25 @@ def _root_cause(bad, wrong, right, gates, time_major, carried, gate_local, weigh
             return (f"d{k} is right at the last time step (t = {T - 1}) only and wrong at every "
                     f"step before it, so the gradient carried back in time is missing: {carried}")
     weights = [k for k in bad if _is_weight(k)]
+    stacked, blocks = [], []
     if gates and gate_local:
         stacked = [k for k in wrong if _is_weight(k) and bad[k].shape[0] % len(gates) == 0]
-        blocks = {g for k in stacked
-                  for g, blk in zip(gates, np.split(bad[k], len(gates), axis=0)) if blk.any()}
+        blocks = [g for g in gates if any(np.split(bad[k], len(gates), axis=0)[gates.index(g)].any()
+                                          for k in stacked)]
         if stacked and len(blocks) == 1:
-            gate, = blocks
-            return (f"every wrong entry of {', '.join('d' + k for k in stacked)} is in the {gate} "
-                    f"block, so look at that gate's local derivative: {gate_local[gate]}")
+            return (f"every wrong entry of {', '.join('d' + k for k in stacked)} is in the "
+                    f"{blocks[0]} block, so look at that gate's local derivative: "
+                    f"{gate_local[blocks[0]]}")
     if weights_summed and weights and sorted(wrong) == sorted(weights) and right:
         return (f"{', '.join('d' + k for k in right)} {'is' if len(right) == 1 else 'are'} right "
                 f"but every weight gradient is wrong: {weights_summed}")
     if local and not right and len(wrong) > 1:
-        return (f"every gradient is wrong, so the mistake is in what they all pass through, "
-                f"the local derivative: {local}")
+        return f"every gradient is wrong, so the mistake is in what they all pass through: {local}"
+    if stacked and 1 < len(blocks) < len(gates):
+        fine = [g for g in gates if g not in blocks]
+        return (f"the wrong entries of {', '.join('d' + k for k in stacked)} are in the "
+                f"{', '.join(blocks)} blocks only ({', '.join(fine)} right), so look at how those "
+                f"blocks of the stacked gradient are made, and that they are stacked in the order "
+                f"{', '.join(gates)} as in the forward: "
+                + " ".join(gate_local[g] for g in blocks))
     return None

@@ -295,6 +295,7 @@ ROOT_CAUSES = [
     ("lab04_no_tanh_derivative", "step_backward_against", "every gradient is wrong"),
     # one gate's block, the weights only, the step underneath
     ("lab03_forget_gate_no_sigmoid_derivative", "step_backward_against", "is in the f block"),
+    ("lab03_backward_blocks_ifog", "step_backward_against", "in the g, o blocks only"),
     ("lab03_seq_grads_overwritten", "test_backward", "but every weight gradient is wrong"),
     ("lab02_dW_not_summed_over_time", "rnn_backward", "but every weight gradient is wrong"),
     ("lab03_dc_prev_not_times_f", "test_backward", "your lstm_step_backward is wrong too"),

@@ -21,9 +21,9 @@ BACKWARD_HINTS = {
     "b": "db = da.sum(axis=0): the bias is shared by every row of the batch, so sum (not average).",
 }
 # Every gradient is a product with da, so when all five are wrong, da is: tanh's local derivative.
-LOCAL_DERIVATIVE = ("da = dh * (1 - h**2), the upstream dh times tanh' (tanh'(a) = 1 - tanh(a)**2 "
-                    "= 1 - h**2, with the NEW h from the cache); dx, dh_prev, dW_ih, dW_hh and db "
-                    "are all built from da.")
+LOCAL_DERIVATIVE = ("the local derivative in da = dh * (1 - h**2), the upstream dh times tanh' "
+                    "(tanh'(a) = 1 - tanh(a)**2 = 1 - h**2, with the NEW h from the cache); dx, "
+                    "dh_prev, dW_ih, dW_hh and db are all built from da.")
 
 
 def _inputs(rng, B, D=5, H=4):

@@ -25,7 +25,7 @@ CARRIED = ("at step t call rnn_step_backward(dh[t] + dh_next, cache[t]), where d
            "dh_prev that step t+1 returned (zeros at t = T-1): h_t feeds the loss AND step t+1.")
 SUMMED = ("each weight is shared by all T steps, so its gradient is the SUM of every step's "
           "(dW_hh += ..., not dW_hh = ...), each step using its own cache.")
-ALL_WRONG = ("rnn_step_backward is given and right, so check what rnn_backward passes to it: at "
+ALL_WRONG = ("what rnn_backward passes to rnn_step_backward (given, and right): at "
              "step t the TOTAL dh[t] + dh_next, and the cache of that same step t.")
 
 

@@ -41,16 +41,16 @@ GATE_LOCAL = {
     "g": "da_g = dg * (1 - g**2) with dg = dct * i (tanh' = 1 - t**2).",
     "o": "da_o = do * o * (1 - o) with do = dh * tanh(c) (sigmoid' = s(1 - s)).",
 }
-STEP_LOCAL = ("dct = dc + dh * o * (1 - tanh(c)**2), the TOTAL gradient of c: the path through "
-              "h = o * tanh(c) needs tanh'(c) = 1 - tanh(c)**2, and every gate's gradient and "
-              "dc_prev are built from dct.")
+STEP_LOCAL = ("the local derivative in dct = dc + dh * o * (1 - tanh(c)**2), the TOTAL gradient "
+              "of c: the path through h = o * tanh(c) needs tanh'(c) = 1 - tanh(c)**2, and every "
+              "gate's gradient and dc_prev are built from dct.")
 CARRIED = ("at step t call lstm_step_backward(dh[t] + dh_next, dc_next, cache[t]), where dh_next "
            "and dc_next are the dh_prev and dc_prev that step t+1 returned (zeros at t = T-1): "
            "BOTH states carry gradient back in time.")
 SUMMED = ("each weight is shared by all T steps, so its gradient is the SUM of every step's "
           "(dW_hh += ..., not dW_hh = ...), each step using its own cache.")
-SEQ_LOCAL = ("your lstm_step_backward passes its own test, so check what lstm_backward passes to "
-             "it: at step t, dh[t] + dh_next, dc_next, and the cache of that same step t.")
+SEQ_LOCAL = ("what lstm_backward passes to lstm_step_backward (which passes its own test): at "
+             "step t, dh[t] + dh_next, dc_next, and the cache of that same step t.")
 
 
 def _step_inputs(rng, B, D=4, H=5):

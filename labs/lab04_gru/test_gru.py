@@ -40,15 +40,15 @@ GATE_LOCAL = {
     "n": "dan = dn * (1 - n**2) with dn = dh * (1 - z) (tanh'); in dW_hh and db_hh the n block "
          "also carries the factor r (dah_n = dan * r), in dW_ih and db_ih it does not.",
 }
-STEP_LOCAL = ("dan = dn * (1 - n**2), tanh' of the candidate: apart from the direct dh * z into "
-              "dh_prev, every gradient passes through the n block (dax_n = dan, dah_n = dan * r) "
-              "or the reset gate (dr = dan * ah_n).")
+STEP_LOCAL = ("the local derivative dan = dn * (1 - n**2), tanh' of the candidate: apart from "
+              "the direct dh * z into dh_prev, every gradient passes through the n block "
+              "(dax_n = dan, dah_n = dan * r) or the reset gate (dr = dan * ah_n).")
 CARRIED = ("at step t call gru_step_backward(dh[t] + dh_next, cache[t]), where dh_next is the "
            "dh_prev that step t+1 returned (zeros at t = T-1): h_t feeds the loss AND step t+1.")
 SUMMED = ("each weight is shared by all T steps, so its gradient is the SUM of every step's "
           "(dW_hh += ..., not dW_hh = ...), each step using its own cache.")
-SEQ_LOCAL = ("your gru_step_backward passes its own test, so check what gru_backward passes to "
-             "it: at step t, dh[t] + dh_next and the cache of that same step t.")
+SEQ_LOCAL = ("what gru_backward passes to gru_step_backward (which passes its own test): at "
+             "step t, dh[t] + dh_next and the cache of that same step t.")
 
 
 def _step_inputs(rng, B, D=4, H=5):
