@@ -23,6 +23,7 @@ the same step with KeyboardInterrupt.
 import contextlib
 import functools
 import hashlib
+import importlib.util
 import os
 import signal
 import sys
@@ -43,6 +44,11 @@ def _launcher_env():
     if rank is None:
         return None
     return int(rank), int(size) if size is not None else None
+
+
+def mpi_available():
+    """True when mpi4py can be imported (it is not imported here)."""
+    return importlib.util.find_spec("mpi4py") is not None
 
 
 @functools.lru_cache(maxsize=None)

@@ -43,6 +43,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -61,7 +62,7 @@ from ..kernels import rnn as _k_rnn
 from ..models.stepper import Stepper
 from ..nn import GRU, LSTM, RNN, Embedding, Linear, no_grad, softmax_cross_entropy
 from ..optim import Adam, clip_grad_norm_
-from ._common import Parser, run_main
+from ._common import Parser, UsageError, run_main
 
 VOCAB = 65
 MODELS = ("lstm", "gru", "rnn")
@@ -642,6 +643,103 @@ def print_report(res, out=None):
                     f"{100 * r['floor_fraction']:.0f}%", f"{r['replay_s'] * 1e3:.1f}"), w))
 
 
+# ============================================================== data parallel (--mpi N)
+MPI_CONFIG = Config(32, 64, 64, 256, 2)      # python -m scratchrnn.train's default model
+
+
+def mpi_rank(kind, cfg, steps):
+    """One rank of ``--mpi``, started by mpiexec: the training step of scratchrnn.training on
+    this rank's share of a (T, B) batch (scratchrnn.distributed), timed in three parts:
+    forward+backward, the gradient Allreduce (which includes waiting for the slowest rank)
+    and clip+Adam; then, after a barrier, the same Allreduce alone (the communication itself).
+    Rank 0 returns the medians; the other ranks None."""
+    from ..distributed import data_parallel
+    from ..models import CharLM
+    dp = data_parallel()
+    if cfg.B % dp.size:
+        raise UsageError(f"--config batch {cfg.B} does not split into {dp.size} equal shares")
+    model = CharLM(VOCAB, kind, cfg.E, cfg.H, cfg.L, rng=np.random.default_rng(0))
+    params = list(model.parameters())
+    opt = Adam(params, lr=1e-3)
+    rows = dp.rows(cfg.B)
+    x, y = (a[:, rows] for a in make_batch(cfg))
+    parts = []
+    for step in range(steps + 1):                      # the first is a warm-up
+        if dp.comm:
+            dp.comm.Barrier()
+        t0 = time.perf_counter()
+        logits, _ = model(x)
+        loss, dlogits = softmax_cross_entropy(logits, y)
+        opt.zero_grad()
+        model.backward(dlogits)
+        t1 = time.perf_counter()
+        dp.allreduce_gradients(params, loss, y.size)
+        t2 = time.perf_counter()
+        clip_grad_norm_(params, 5.0)
+        opt.step()
+        t3 = time.perf_counter()
+        if dp.comm:
+            dp.comm.Barrier()
+        t4 = time.perf_counter()
+        dp.allreduce_gradients(params, loss, y.size)
+        t5 = time.perf_counter()
+        if step:
+            parts.append((t3 - t0, t1 - t0, t2 - t1, t3 - t2, t5 - t4))
+    if not dp.is_root:
+        return None
+    step_s, compute_s, allreduce_s, update_s, pure_s = (statistics.median(v) for v in zip(*parts))
+    return {"section": "mpi", "model": kind, "config": str(cfg), "ranks": dp.size,
+            "rows_per_rank": cfg.B // dp.size, "steps": steps,
+            "gradient_bytes": sum(p.data.nbytes for p in params),
+            "tokens_per_s": cfg.tokens / step_s, "step_s": step_s, "compute_s": compute_s,
+            "allreduce_s": allreduce_s, "update_s": update_s, "allreduce_alone_s": pure_s}
+
+
+def bench_mpi(args, log):
+    """``--mpi N``: the data-parallel step on 1 and N ranks (and the powers of two between),
+    each rank with one BLAS thread, through mpiexec."""
+    from ..distributed import mpi_available
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    mpiexec = beside if os.path.exists(beside) else shutil.which("mpiexec")
+    if mpiexec is None or not mpi_available():
+        raise UsageError("--mpi needs mpi4py and mpiexec: pip install 'scratchrnn[mpi]'")
+    counts = sorted({1, args.mpi} | {2 ** k for k in range(1, 8) if 2 ** k < args.mpi})
+    cfg = args.config[0] if args.config else (QUICK_CONFIG if args.quick else MPI_CONFIG)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    results = []
+    for n in counts:
+        log(f"mpi {args.models[0]} {cfg} on {n} rank(s)")
+        cmd = [mpiexec, "-n", str(n), sys.executable, "-m", "scratchrnn.bench", "--mpi-rank",
+               "--models", args.models[0], "--config", ",".join(map(str, (cfg.B, cfg.T, cfg.E, cfg.H, cfg.L))),
+               "--repeats", str(args.repeats)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise UsageError(f"mpiexec -n {n} failed: {proc.stderr.strip()[-500:]}")
+        results.append(json.loads(proc.stdout))
+    meta = machine_info()
+    meta.update(blas_threads=1, load_start=None, load_end=load_average(),
+                command="python -m scratchrnn.bench " + " ".join(args.argv))
+    return {"meta": meta, "results": results}
+
+
+def print_mpi_report(res, out=None):
+    out = out or sys.stdout
+    rows = res["results"]
+    one = rows[0]["tokens_per_s"]
+    print(f"data-parallel training step, {rows[0]['model'].upper()} {rows[0]['config']}, "
+          f"{rows[0]['gradient_bytes'] / 2**20:.2f} MiB of gradients, one BLAS thread per rank", file=out)
+    w = (6, 10, 10, 9, 11, 12, 12, 13)
+    print(_row(("ranks", "rows/rank", "tok/s", "speed-up", "step ms", "compute ms",
+                "allreduce ms", "alone ms"), w), file=out)
+    for r in rows:
+        print(_row((r["ranks"], r["rows_per_rank"], f"{r['tokens_per_s']:,.0f}",
+                    f"{r['tokens_per_s'] / one:.2f}x", f"{r['step_s'] * 1e3:.1f}",
+                    f"{r['compute_s'] * 1e3:.1f}", f"{r['allreduce_s'] * 1e3:.2f}",
+                    f"{r['allreduce_alone_s'] * 1e3:.3f}"), w), file=out)
+    print("allreduce ms: in the step, waiting for the slowest rank included; alone ms: the same "
+          "Allreduce right after a barrier", file=out)
+
+
 # ============================================================== main
 def parse_args(argv=()):
     ap = Parser(prog="python -m scratchrnn.bench", description=__doc__.split("\n\n")[0],
@@ -666,7 +764,14 @@ def parse_args(argv=()):
                     help="also measure the RSS high-water rise of a step in subprocesses")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, one block: a smoke test")
     ap.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    ap.add_argument("--mpi", type=int, default=None, metavar="N",
+                    help="instead: the data-parallel training step on 1..N ranks through mpiexec "
+                         "(one BLAS thread each; --config, first of --models; default "
+                         f"{','.join(map(str, (MPI_CONFIG.B, MPI_CONFIG.T, MPI_CONFIG.E, MPI_CONFIG.H, MPI_CONFIG.L)))})")
+    ap.add_argument("--mpi-rank", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.mpi is not None and args.mpi < 1:
+        ap.error(f"--mpi wants a number of ranks >= 1, got {args.mpi}")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     bad = [m for m in models if m not in MODELS]
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -751,6 +856,18 @@ def main(argv=None):
     def work():
         args = parse_args(argv)
         log = (lambda s: None) if args.json else (lambda s: print(f"  ... {s}", file=sys.stderr, flush=True))
+        if args.mpi_rank:         # one rank of --mpi
+            r = mpi_rank(args.models[0], args.configs[0], 5 * args.repeats)
+            if r is not None:
+                print(json.dumps(r))
+            return
+        if args.mpi:
+            result.update(bench_mpi(args, log))
+            if args.json:
+                print(json.dumps(result, indent=1))
+            else:
+                print_mpi_report(result)
+            return
         result.update(run(args, log))
         if args.json:
             print(json.dumps(result, indent=1, default=float))
