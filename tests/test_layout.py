@@ -70,7 +70,8 @@ def test_the_fast_kernels_machinery_is_private_to_them():
     assert [p.name for p in (PKG / "kernels").glob("_*.py")] == ["__init__.py"]
     users = {p.relative_to(PKG).as_posix() for p in PKG.rglob("*.py")
              if any(n.startswith("scratchrnn.kernels._fast") for n in _imports(p))}
-    assert users <= {"kernels/rnn.py", "kernels/lstm.py", "kernels/gru.py", "kernels/_fast/layout.py"}, users
+    assert users <= {"kernels/rnn.py", "kernels/lstm.py", "kernels/gru.py", "kernels/inference.py",
+                     "kernels/_fast/layout.py"}, users
 
 
 @pytest.mark.parametrize("program", PROGRAMS)

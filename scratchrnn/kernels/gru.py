@@ -51,6 +51,7 @@ Backward, given dh_t:
 """
 import numpy as np
 
+from ._fast import folding
 from ._fast import workspace as ws
 from .cache import Cache
 from ._fast.layout import bias_in_product, gate_blocks, states_with_ones, weight_with_bias
@@ -240,16 +241,31 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reset_after=
     """
     if not reset_after:
         return _reset_before_sequence(x, h0, W_ih, W_hh, b_ih, b_hh, mask)
-    T, B, D = x.shape
+    return _reset_after_sequence(x, None, h0, W_ih, W_hh, b_ih, b_hh, mask)
+
+
+def gru_forward_gathered(ids, table, h0, W_hh, b_ih=None, b_hh=None, mask=None):
+    """gru_forward (reset-after) for token inputs with the embedding folded in
+    (_fast/folding.py): ids (T, B) ints, table (V, 3H) = W_ih E^T, so that W_ih x_t =
+    table[ids[t]] is looked up. gru_backward on this cache returns the gradient of the
+    table (V, 3H) in dx's place and None for dW_ih."""
+    return _reset_after_sequence(None, (ids, table), h0, None, W_hh, b_ih, b_hh, mask)
+
+
+def _reset_after_sequence(x, gathered, h0, W_ih, W_hh, b_ih, b_hh, mask):
+    T, B = x.shape[:2] if gathered is None else gathered[0].shape
     H = W_hh.shape[1]
-    dt = x.dtype
+    dt = W_hh.dtype if x is None else x.dtype
     # One (T + 1)-slot buffer: slots 1..T hold the input projections of all T steps (one
     # product); slot t then receives the gates of step t, gate-major, written over the
     # projection of step t - 1, already used.
     buf = ws.empty((T + 1, 3 * B * H), dt)
     proj = buf[1:].reshape(T, B, 3 * H)
     gates = buf[:T].reshape(T, 3, B, H)
-    np.matmul(x.reshape(T * B, D), W_ih.T, out=proj.reshape(T * B, 3 * H))
+    if gathered is None:
+        np.matmul(x.reshape(T * B, x.shape[2]), W_ih.T, out=proj.reshape(T * B, 3 * H))
+    else:
+        folding.gather(gathered[1], gathered[0], out=proj)
     # Biases: b_hr, b_hz and b_hn ride along in the recurrent product (hs[t] = [h_{t-1}, 1],
     # see _fast/layout.py), and so do b_ir, b_iz, which add to the same sums. b_in sits outside
     # r * (.), so it is added to the projections' n block.
@@ -280,7 +296,8 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reset_after=
     out = hs[1:, :, :H]
     out = out.copy() if mask is None else np.multiply(out, mask[:, :, None])
     cache = Cache(x=x, hs=hs, gates=gates, hn=hn, mask=mask, W_ih=W_ih, W_hh=W_hh,
-                     has_bias=b_ih is not None, reset_after=True)
+                     has_bias=b_ih is not None, reset_after=True,
+                     gathered=None if gathered is None else (gathered[0], gathered[1].shape[0]))
     ws.give_back_when_dead(cache, buf, hs, hn)      # recycled for the next call
     return (out, hs[T, :, :H].copy()), cache
 
@@ -315,10 +332,10 @@ def gru_backward(dout, dh_T, cache):
     x, hs, gates, mask = cache["x"], cache["hs"], cache["gates"], cache["mask"]
     W_ih, W_hh, has_bias, reset_after = cache["W_ih"], cache["W_hh"], cache["has_bias"], cache["reset_after"]
     extra = cache["hn"] if reset_after else cache["rh"]     # what the n gate's backward needs
-    T, B, D = x.shape
+    T, B = hs.shape[0] - 1, hs.shape[1]
     H = W_hh.shape[1]
     N = T * B
-    dt = x.dtype
+    dt = hs.dtype
     dh = np.zeros((B, H), dt) if dh_T is None else np.array(dh_T, dtype=dt)
     rec = np.empty((B, H), dt)
     if mask is not None:
@@ -344,20 +361,28 @@ def gru_backward(dout, dh_T, cache):
         if mask is not None:            # padding: the state was copied, dh passes back
             np.copyto(dh, dh_pad, where=pad[t])
     dg2 = dg.reshape(N, 4 * H)
-    x2 = x.reshape(N, D)
-    dW_ih = np.empty_like(W_ih)
-    np.matmul(dg2[:, :2 * H].T, x2, out=dW_ih[:2 * H])
-    np.matmul(dg2[:, 3 * H:].T, x2, out=dW_ih[2 * H:])
     dW_hb = np.matmul(dg2[:, :3 * H].T, hs[:T].reshape(N, H + 1))   # [dW_hh, db_hh]
-    dx = np.matmul(dg2[:, :2 * H], W_ih[:2 * H])
-    dx += np.matmul(dg2[:, 3 * H:], W_ih[2 * H:])
+    if cache.get("gathered") is not None:   # dx is the table's gradient, per-id sums of dax
+        one_hot = folding.indicator(*cache["gathered"], dt)
+        dW_ih, dx = None, np.empty((one_hot.shape[0], 3 * H), dt)
+        np.matmul(one_hot, dg2[:, :2 * H], out=dx[:, :2 * H])
+        np.matmul(one_hot, dg2[:, 3 * H:], out=dx[:, 2 * H:])
+    else:
+        D = x.shape[2]
+        x2 = x.reshape(N, D)
+        dW_ih = np.empty_like(W_ih)
+        np.matmul(dg2[:, :2 * H].T, x2, out=dW_ih[:2 * H])
+        np.matmul(dg2[:, 3 * H:].T, x2, out=dW_ih[2 * H:])
+        dx = np.matmul(dg2[:, :2 * H], W_ih[:2 * H])
+        dx += np.matmul(dg2[:, 3 * H:], W_ih[2 * H:])
+        dx = dx.reshape(T, B, D)
     if has_bias:
         db_hh = dW_hb[:, H]
         db_ih = np.concatenate([db_hh[:2 * H], np.matmul(np.ones(N, dt), dg2[:, 3 * H:])])
     else:
         db_ih = db_hh = None
     ws.give_back(dg, dg_t)
-    return dx.reshape(T, B, D), dh, (dW_ih, dW_hb[:, :H], db_ih, db_hh)
+    return dx, dh, (dW_ih, dW_hb[:, :H], db_ih, db_hh)
 
 
 def _reset_before_sequence_backward(dout, dh, cache, masking):

@@ -46,6 +46,7 @@ Backward, given dh_t and dc_t (from step t+1 and from the output at t):
 """
 import numpy as np
 
+from ._fast import folding
 from ._fast import workspace as ws
 from .cache import Cache
 from ._fast.layout import bias_in_product, gate_blocks, states_with_ones, weight_with_bias
@@ -150,15 +151,30 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None):
     step is padding, so (h, c) are carried over unchanged and the output is zero.
     Returns (out (T, B, H), h_T, c_T), cache.
     """
-    T, B, D = x.shape
+    return _forward(x, None, h0, c0, W_ih, W_hh, b_ih, b_hh, mask)
+
+
+def lstm_forward_gathered(ids, table, h0, c0, W_hh, b_ih=None, b_hh=None, mask=None):
+    """lstm_forward for token inputs with the embedding folded in (_fast/folding.py): ids
+    (T, B) ints, table (V, 4H) = W_ih E^T, so that W_ih x_t = table[ids[t]] is looked up.
+    lstm_backward on this cache returns the gradient of the table (V, 4H) in dx's place
+    and None for dW_ih."""
+    return _forward(None, (ids, table), h0, c0, None, W_hh, b_ih, b_hh, mask)
+
+
+def _forward(x, gathered, h0, c0, W_ih, W_hh, b_ih, b_hh, mask):
+    T, B = x.shape[:2] if gathered is None else gathered[0].shape
     H = W_hh.shape[1]
-    dt = x.dtype
+    dt = W_hh.dtype if x is None else x.dtype
     buf = ws.empty((T + 1, 4 * B * H), dt)          # see the module docstring
     proj = buf[1:].reshape(T, B, 4 * H)             # slots 1..T: input projections, ...
     gates = buf[:T].reshape(T, 4, B, H)             # ... slot t: gates of step t, gate-major
     # All T input projections in one product. The biases ride along in the recurrent
     # product: hs[t] = [h_{t-1}, 1] and W = [W_hh, b_ih + b_hh] (see _fast/layout.py).
-    np.matmul(x.reshape(T * B, D), W_ih.T, out=proj.reshape(T * B, 4 * H))
+    if gathered is None:
+        np.matmul(x.reshape(T * B, x.shape[2]), W_ih.T, out=proj.reshape(T * B, 4 * H))
+    else:
+        folding.gather(gathered[1], gathered[0], out=proj)
     hs = states_with_ones(T, B, H, dt)              # hs[t] = [h_{t-1}, 1], hs[0] from h0
     bias = None if b_ih is None else b_ih + b_hh
     if bias is not None and bias_in_product(T, B, H):
@@ -185,7 +201,8 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None):
     else:
         out = np.multiply(hs[1:, :, :H], mask[:, :, None])
     cache = Cache(x=x, hs=hs, cs=cs, tanh_cs=tanh_cs, buf=buf, mask=mask, W_ih=W_ih,
-                  W_hh=W_hh, has_bias=b_ih is not None)
+                  W_hh=W_hh, has_bias=b_ih is not None,
+                  gathered=None if gathered is None else (gathered[0], gathered[1].shape[0]))
     ws.give_back_when_dead(cache, buf, hs, cs, tanh_cs)   # recycled for the next call
     return (out, hs[T, :, :H].copy(), cs[T].copy()), cache
 
@@ -198,9 +215,9 @@ def lstm_backward(dout, dh_T, dc_T, cache):
     cache.use("lstm_backward")
     x, hs, cs, tanh_cs, buf = cache["x"], cache["hs"], cache["cs"], cache["tanh_cs"], cache["buf"]
     mask, W_ih, W_hh = cache["mask"], cache["W_ih"], cache["W_hh"]
-    T, B, D = x.shape
+    T, B = hs.shape[0] - 1, hs.shape[1]
     H = W_hh.shape[1]
-    dt = x.dtype
+    dt = hs.dtype
     gates = buf[:T].reshape(T, 4, B, H)
     da = buf[1:].reshape(T, B, 4 * H)   # da[t] overwrites gates[t + 1], used before step t
     da_t = ws.empty((4, B, H), dt)                # one step's da, gate-major
@@ -232,10 +249,13 @@ def lstm_backward(dout, dh_T, dc_T, cache):
             np.matmul(da[t], W_hh, out=rec)
             np.copyto(dh, rec, where=valid[t])
     da2 = da.reshape(T * B, 4 * H)
-    dW_ih = np.matmul(da2.T, x.reshape(T * B, D))
     dW_hb = np.matmul(da2.T, hs[:T].reshape(T * B, H + 1))   # [dW_hh, db]: see _fast/layout.py
     dW_hh = dW_hb[:, :H]
     db = dW_hb[:, H] if cache["has_bias"] else None
-    dx = np.matmul(da2, W_ih).reshape(T, B, D)
+    if cache["gathered"] is not None:   # dx is the table's gradient, per-id sums of da
+        dW_ih, dx = None, np.matmul(folding.indicator(*cache["gathered"], dt), da2)
+    else:
+        dW_ih = np.matmul(da2.T, x.reshape(T * B, x.shape[2]))
+        dx = np.matmul(da2, W_ih).reshape(T, B, x.shape[2])
     ws.give_back(da_t, dout_valid if mask is not None else None)
     return dx, dh, dc, (dW_ih, dW_hh, db, db)

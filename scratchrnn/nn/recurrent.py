@@ -13,7 +13,7 @@ inverse), run forward with the same mask, and its output reversed back.
 import numpy as np
 
 from .. import kernels as K
-from ..kernels import inference as KI
+from ..kernels import gru as KG, inference as KI, lstm as KL, rnn as KR
 from ..kernels import lstm_variants as KV
 from .cells import _init_lstm_group, _init_peepholes, _peephole_names
 from ..kernels.rnn import NONLINEARITIES
@@ -75,10 +75,31 @@ class _RNNBase(Module):
         """-> dx (T, B, D), d(initial state) tuple, (dW_ih, dW_hh, db_ih, db_hh)."""
         raise NotImplementedError
 
-    def _kernel_infer(self, x, state, weights, mask):
+    def _kernel_infer(self, x, state, weights, mask, proj=None):
         """The cache-free kernel (kernels/inference.py) used under no_grad(): -> out, final
-        state tuple; None where this configuration has none (then the training kernel runs)."""
+        state tuple; None where this configuration has none (then the training kernel runs).
+        proj (T, B, G), if given, is W_ih x_t for every step (x is then None)."""
         return None
+
+    def _kernel_forward_gathered(self, ids, table, state, weights, mask):
+        """The training kernel with layer 0's input projections looked up, table[ids]
+        (kernels/_fast/folding.py); its backward returns the table's gradient as dx."""
+        raise NotImplementedError
+
+    @property
+    def can_fold(self):
+        """Whether layer 0 can take its input projections from a table (``_forward_folded``)."""
+        return self.num_directions == 1 and not self.batch_first
+
+    def _forward_folded(self, ids, table, hx=None):
+        """forward with the embedding folded into layer 0 (models/charlm.py): ids (T, B)
+        ints and table (V, G) = W_ih_l0 E^T stand for x_t = E[ids[t]]. Returns what forward
+        returns; backward then returns the gradient of the table (V, G) in dx's place, and
+        adds nothing to weight_ih_l0.grad (the caller owns the chain rule through E)."""
+        if not self.can_fold:
+            raise ValueError(f"{type(self).__name__}: folding needs a unidirectional layer "
+                             f"with batch_first=False")
+        return self._forward(None, hx, None, (np.asarray(ids), table))
 
     # ------------------------------------------------------------ forward
     def forward(self, x, hx=None, lengths=None):
@@ -93,10 +114,13 @@ class _RNNBase(Module):
                         dims="(B, T, input_size)" if self.batch_first else "(T, B, input_size)")
         if self.batch_first:
             x = x.transpose(1, 0, 2)
-        T, B, _ = x.shape
+        return self._forward(x, hx, lengths, None)
+
+    def _forward(self, x, hx, lengths, folded):
+        T, B = x.shape[:2] if folded is None else folded[0].shape
         if T == 0 or B == 0:
             raise ValueError(f"{type(self).__name__}: x has no time steps or no batch entries "
-                             f"(shape {x.shape})")
+                             f"(shape {(T, B, self.input_size)})")
         states = self._initial_states(hx, B)
         mask, rev = self._mask_and_reversal(lengths, T, B)
         if mask is not None:   # padding must not reach any gradient, even as 0 * nan
@@ -113,8 +137,15 @@ class _RNNBase(Module):
                 inp = layer_in if d == 0 else rev(layer_in)
                 args = (inp, tuple(s[k] for s in states),
                         [None if p is None else p.data for p in self._groups[k]], mask)
-                fast = None if is_grad_enabled() else self._kernel_infer(*args)
-                out, final, cache = (*fast, None) if fast else self._kernel_forward(*args)
+                if folded is not None and layer == 0:
+                    ids, table = folded
+                    fast = None if is_grad_enabled() else self._kernel_infer(
+                        *args, proj=np.take(table, ids, axis=0))
+                    out, final, cache = (*fast, None) if fast else \
+                        self._kernel_forward_gathered(ids, table, *args[1:])
+                else:
+                    fast = None if is_grad_enabled() else self._kernel_infer(*args)
+                    out, final, cache = (*fast, None) if fast else self._kernel_forward(*args)
                 outs.append(out if d == 0 else rev(out))
                 dir_caches.append(cache)
                 for f, v in zip(finals, final):
@@ -195,7 +226,7 @@ class _RNNBase(Module):
                 for dst, v in zip(dinit, dstate):
                     dst[k] = v
                 for p, g in zip(self._groups[k], grads):
-                    if p is not None:
+                    if g is not None:       # folded layer 0: dW_ih is the caller's
                         p.grad += g
             d_layer_out = d_in if keep is None else K.dropout_backward(d_in, keep)
         dx = d_layer_out.transpose(1, 0, 2) if self.batch_first else d_layer_out
@@ -227,9 +258,15 @@ class RNN(_RNNBase):
         dx, dh0, grads = K.rnn_backward(dout, dstate[0], cache)
         return dx, (dh0,), grads
 
-    def _kernel_infer(self, x, state, w, mask):
-        out, h = KI.rnn_infer(x, state[0], *w, mask=mask, nonlinearity=self.nonlinearity)
+    def _kernel_infer(self, x, state, w, mask, proj=None):
+        out, h = KI.rnn_infer(x, state[0], *w, mask=mask, nonlinearity=self.nonlinearity,
+                              proj=proj)
         return out, (h,)
+
+    def _kernel_forward_gathered(self, ids, table, state, w, mask):
+        (out, h), cache = KR.rnn_forward_gathered(ids, table, state[0], *w[1:], mask=mask,
+                                                 nonlinearity=self.nonlinearity)
+        return out, (h,), cache
 
 
 class LSTM(_RNNBase):
@@ -285,11 +322,20 @@ class LSTM(_RNNBase):
             (out, h, c), cache = K.lstm_forward(x, state[0], state[1], *w, mask=mask)
         return out, (h, c), cache
 
-    def _kernel_infer(self, x, state, w, mask):
+    def _kernel_infer(self, x, state, w, mask, proj=None):
         if self._variant:       # peephole/coupled: no cache-free kernel, the training one runs
             return None
-        out, h, c = KI.lstm_infer(x, state[0], state[1], *w, mask=mask)
+        out, h, c = KI.lstm_infer(x, state[0], state[1], *w, mask=mask, proj=proj)
         return out, (h, c)
+
+    @property
+    def can_fold(self):
+        return super().can_fold and not self._variant
+
+    def _kernel_forward_gathered(self, ids, table, state, w, mask):
+        (out, h, c), cache = KL.lstm_forward_gathered(ids, table, state[0], state[1], *w[1:],
+                                                     mask=mask)
+        return out, (h, c), cache
 
     def _kernel_backward(self, dout, dstate, cache):
         backward = KV.lstm_variant_backward if self._variant else K.lstm_backward
@@ -317,8 +363,16 @@ class GRU(_RNNBase):
         dx, dh0, grads = K.gru_backward(dout, dstate[0], cache)
         return dx, (dh0,), grads
 
-    def _kernel_infer(self, x, state, w, mask):
+    def _kernel_infer(self, x, state, w, mask, proj=None):
         if not self.reset_after:   # reset-before: no cache-free kernel, the training one runs
             return None
-        out, h = KI.gru_infer(x, state[0], *w, mask=mask)
+        out, h = KI.gru_infer(x, state[0], *w, mask=mask, proj=proj)
         return out, (h,)
+
+    @property
+    def can_fold(self):
+        return super().can_fold and self.reset_after
+
+    def _kernel_forward_gathered(self, ids, table, state, w, mask):
+        (out, h), cache = KG.gru_forward_gathered(ids, table, state[0], *w[1:], mask=mask)
+        return out, (h,), cache
