@@ -261,8 +261,12 @@ def test_reset_without_a_lab_exits_non_zero():
 def test_wheel_holds_no_lab_material(tmp_path):
     """The installed package is the library only: no stub, grader, handout or answer key."""
     import zipfile
+    src = tmp_path / "src"          # a copy: building writes build/ and *.egg-info beside the sources
+    shutil.copytree(ROOT / "scratchrnn", src / "scratchrnn", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                           "--quiet", "-w", str(tmp_path), str(ROOT)],
+                           "--quiet", "-w", str(tmp_path), str(src)],
                           capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {proc.stderr[-500:]}")
