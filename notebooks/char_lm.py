@@ -32,7 +32,7 @@ from scratchrnn.optim import Adam, clip_grad_norm_
 QUICK = os.environ.get("SCRATCHRNN_NOTEBOOK_QUICK", "") not in ("", "0")
 E, H = 32, (64 if QUICK else 256)                 # embedding and hidden sizes
 T, B = (32, 16) if QUICK else (64, 32)            # steps per batch (truncated BPTT), batch size
-TRAIN_SECONDS = 5 if QUICK else 60
+TRAIN_SECONDS = 3 if QUICK else 60
 
 # %% [markdown]
 # ## The data

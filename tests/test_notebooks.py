@@ -135,6 +135,19 @@ def test_notebook_runs_top_to_bottom(path, kernel_env):
     assert "NOT MET" not in text
 
 
+@pytest.mark.parametrize("lab, mutant, missed", [
+    ("lab01_rnn_step", "lab01_dW_hh_uses_new_h", "rnn_step_backward: dW_hh"),
+    ("lab05_char_model", "lab05_adam_no_bias_correction", "adam_update: w after step 1"),
+])
+def test_a_wrong_implementation_fails_its_notebook(lab, mutant, missed, kernel_env):
+    """The checks can fail: a deliberately wrong solution runs to the end and nb.summary()
+    names the check it missed."""
+    kernel_env.setenv("SCRATCHRNN_LAB_IMPL", str(ROOT / "tests" / "lab_mutants" / f"{mutant}.py"))
+    with pytest.raises(nbclient.exceptions.CellExecutionError) as err:
+        execute(ROOT / "labs" / lab / "notebook.ipynb")
+    assert "checks missed their target" in str(err.value) and missed in str(err.value)
+
+
 def _first_error(nb):
     for i, c in enumerate(nb.cells):
         if any(o.output_type == "error" for o in c.get("outputs", [])):
