@@ -53,7 +53,10 @@ def attention_forward(queries, keys, params, lengths=None, score="additive"):
         A = v.shape[0]
         pq = (_rows(queries) @ W_q.T).reshape(T, B, A).transpose(1, 0, 2)        # (B, T, A)
         pk = (_rows(keys) @ W_k.T + b).reshape(S, B, A).transpose(1, 0, 2)       # (B, S, A)
-        hidden = np.add(pq[:, :, None, :], pk[:, None, :, :])                    # (B, T, S, A)
+        # C order, so that every reshape of it below is a view (np.add would follow the
+        # transposed inputs' layout)
+        hidden = np.empty((B, T, S, A), np.result_type(pq, pk))
+        np.add(pq[:, :, None, :], pk[:, None, :, :], out=hidden)                 # (B, T, S, A)
         np.tanh(hidden, out=hidden)
         e = (hidden.reshape(-1, A) @ v).reshape(B, T, S)
     elif score == "general":
