@@ -9,8 +9,9 @@ weighted by its token count (its loss is a mean over its own tokens): afterwards
 holds the gradient of the mean loss over the whole batch, exactly what one process computes,
 so clipping and the optimiser step run identically and the parameters stay identical
 (``check_replicas`` checks that at every validation). Draws from the model's generator
-(dropout masks, scheduled sampling) are made for the whole global batch on every rank and each
-keeps its own rows (``RowShareGenerator``): N ranks compute what one process computes.
+(dropout masks, scheduled sampling) are this rank's rows of what one process draws for the
+global batch, the other ranks' numbers skipped (``RowShareGenerator``): N ranks compute what
+one process computes.
 
 Without mpi4py, or when not started by an MPI launcher (mpiexec, mpirun, srun), ``data_parallel()``
 is a ``DataParallel`` of size 1 whose every method is the identity and MPI is never imported.
@@ -218,14 +219,20 @@ class ReplicasDiffer(RuntimeError):
 
 class RowShareGenerator:
     """Stands in for a model's ``np.random.Generator`` on one rank. ``random(shape)``, the
-    generator's only use while training, draws what one process would draw for the global
-    batch and returns this rank's rows: the batch axis is CharLM's, axis 1 of a time-major
-    (T, B, .) array (dropout masks), axis 0 of (B,) and (B, 1) (scheduled sampling). Every
-    rank draws the same numbers, so the generator's state stays the same on all of them.
-    Everything else (``bit_generator``, for checkpoints) is the wrapped generator's."""
+    generator's only use while training, returns this rank's rows of what one process would
+    draw for the global batch: the batch axis is CharLM's, axis 1 of a time-major (T, B, .)
+    array (dropout masks), axis 0 of (B,) and (B, 1) (scheduled sampling).
+
+    A PCG64 generator (``np.random.default_rng``'s) makes one 64-bit output per float64, and
+    ``advance(n)`` skips n outputs in O(log n) time, so the rank skips the other ranks' rows
+    instead of drawing them: its cost does not grow with the number of ranks. Any other
+    generator draws the whole global batch and keeps its rows. Either way the generator ends
+    where one process's would, on every rank. Everything else (``bit_generator``, for
+    checkpoints) is the wrapped generator's."""
 
     def __init__(self, rng, rows, global_rows):
         self.rng, self.share, self.global_rows = rng, rows, global_rows
+        self.skips = isinstance(rng.bit_generator, (np.random.PCG64, np.random.PCG64DXSM))
 
     def random(self, size, dtype=np.float64):
         shape = tuple(np.atleast_1d(size).tolist())
@@ -235,8 +242,19 @@ class RowShareGenerator:
             raise RuntimeError(f"RowShareGenerator: a draw of shape {shape} does not have this "
                                f"rank's {want} batch rows on axis {axis}; only CharLM's dropout "
                                f"and scheduled-sampling draws can be split across ranks")
-        full = shape[:axis] + (self.global_rows,) + shape[axis + 1:]
-        return self.rng.random(full, dtype=dtype)[(slice(None),) * axis + (self.share,)]
+        if not self.skips or np.dtype(dtype) != np.float64:
+            full = shape[:axis] + (self.global_rows,) + shape[axis + 1:]
+            return self.rng.random(full, dtype=dtype)[(slice(None),) * axis + (self.share,)]
+        # In C order the global draw is `outer` blocks of global_rows x `inner` numbers; this
+        # rank's rows are one run of want x inner numbers inside each block.
+        outer, inner = int(np.prod(shape[:axis])), int(np.prod(shape[axis + 1:]))
+        before, after = self.share.start * inner, (self.global_rows - self.share.stop) * inner
+        out = np.empty((outer, want * inner))
+        for block in out:
+            self.rng.bit_generator.advance(before)
+            self.rng.random(out=block)
+            self.rng.bit_generator.advance(after)
+        return out.reshape(shape)
 
     def __getattr__(self, name):
         return getattr(self.rng, name)

@@ -63,20 +63,24 @@ def test_started_by_a_launcher_without_mpi4py_is_a_clear_error():
     assert "mpi4py is not installed: pip install 'scratchrnn[mpi]'" in out
 
 
+@pytest.mark.parametrize("bits", [np.random.PCG64, np.random.MT19937], ids=["skips", "draws-all"])
 @pytest.mark.parametrize("draw", [(5, 2, 3), (2,), (2, 1)], ids=["dropout", "teacher", "sample"])
-def test_row_share_draws_are_the_global_draws_rows(draw):
+def test_row_share_draws_are_the_global_draws_rows(draw, bits):
     """Rank r of N draws exactly the numbers one process draws for the global batch's rows
-    r*B/N...(r+1)*B/N, and leaves the generator where one process would."""
+    r*B/N...(r+1)*B/N, and leaves the generator where one process would (PCG64 by skipping
+    the other ranks' numbers, other generators by drawing them)."""
     global_shape = tuple(6 if d == 2 else d for d in draw)      # B = 6 global, 2 per rank
     axis = 1 if len(draw) == 3 else 0
-    one = np.random.default_rng(11)
+    one = np.random.Generator(bits(11))
     want = [one.random(global_shape) for _ in range(2)]
+    after = one.random(8)          # what one process draws next
     for r in range(3):
-        shared = RowShareGenerator(np.random.default_rng(11), slice(2 * r, 2 * r + 2), 6)
+        shared = RowShareGenerator(np.random.Generator(bits(11)), slice(2 * r, 2 * r + 2), 6)
+        assert shared.skips == (bits is np.random.PCG64)
         for w in want:
             got = shared.random(draw)
             np.testing.assert_array_equal(got, np.take(w, range(2 * r, 2 * r + 2), axis=axis))
-        assert shared.bit_generator.state == one.bit_generator.state
+        np.testing.assert_array_equal(shared.rng.random(8), after)
 
 
 def test_row_share_refuses_a_draw_without_the_ranks_rows():
