@@ -173,12 +173,15 @@ def test_two_ranks_compute_what_one_process_computes(tmp_path, corpus, reference
 
 
 @mpi
-def test_resume_on_two_ranks_and_on_one_continues_to_the_same_result(tmp_path, corpus, reference):
+def test_resume_with_any_number_of_ranks_continues_to_the_same_result(tmp_path, corpus, reference):
+    """6 steps on 2 ranks, then 6 more on 2 or on 1; 6 steps on 1, then 6 more on 2: each
+    equals 12 steps in one process."""
     one_dir, _, flags = reference["dropout"]
-    first = train(tmp_path / "a", 2, corpus, "--max_steps", 6, *flags)
-    assert first.returncode == 0, first.stderr
+    for cwd, ranks in ((tmp_path / "a", 2), (tmp_path / "c", 0)):
+        first = train(cwd, ranks, corpus, "--max_steps", 6, *flags)
+        assert first.returncode == 0, first.stderr
     shutil.copytree(tmp_path / "a", tmp_path / "b")
-    for cwd, ranks in ((tmp_path / "a", 2), (tmp_path / "b", 0)):
+    for cwd, ranks in ((tmp_path / "a", 2), (tmp_path / "b", 0), (tmp_path / "c", 2)):
         proc = train(cwd, ranks, corpus, "--max_steps", 12, "--resume", "run/last")
         assert proc.returncode == 0, proc.stderr
         assert "resumed from run/last at step 6" in proc.stdout
