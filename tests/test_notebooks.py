@@ -4,7 +4,7 @@
   and holds no outputs or execution counts;
 * every notebook runs top to bottom with nbclient (the reference solution, quick mode: fewer
   steps, smaller models), and every cell that draws shows its picture;
-* on the untouched stub, the lab01 notebook stops at its first cell that needs the student's
+* on the untouched stub, each lab's notebook stops at its first cell that needs the student's
   code, with the graders' "not written yet: TODO 1: ..." message;
 * labs.reset --export ships the notebooks without outputs, loading the class folder's stubs;
   labs.reset restores them.
@@ -155,7 +155,7 @@ def _first_error(nb):
     return None, None
 
 
-def _stops_at_todo_1(path, marker="TODO 1: rnn_step_forward"):
+def _stops_at_todo_1(path, marker):
     """Execute; the first cell that calls the student's code must stop with the graders' words."""
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=300,
@@ -163,7 +163,8 @@ def _stops_at_todo_1(path, marker="TODO 1: rnn_step_forward"):
     with pytest.raises(nbclient.exceptions.CellExecutionError) as err:
         client.execute()
     assert f"not written yet: {marker}" in str(err.value)
-    assert "fill in that TODO block in rnn_step.py" in str(err.value)
+    stub = LABS[_lab_of(path)][1]
+    assert f"fill in that TODO block in {stub}" in str(err.value)
     index, error = _first_error(nb)
     first_student_cell = next(i for i, c in enumerate(nb.cells)
                               if c.cell_type == "code" and "impl." in c.source)
@@ -172,11 +173,17 @@ def _stops_at_todo_1(path, marker="TODO 1: rnn_step_forward"):
     return nb
 
 
-def test_lab01_on_the_untouched_stub_stops_at_todo_1(kernel_env):
+def _lab_of(path):
+    return next(lab for lab, (folder, _) in LABS.items() if folder in path.parts)
+
+
+@pytest.mark.parametrize("lab", list(LABS))
+def test_each_lab_on_the_untouched_stub_stops_at_todo_1(lab, kernel_env):
     kernel_env.delenv("SCRATCHRNN_LAB_IMPL")
-    nb = _stops_at_todo_1(ROOT / "labs" / "lab01_rnn_step" / "notebook.ipynb")
+    folder, stub = LABS[lab]
+    nb = _stops_at_todo_1(ROOT / "labs" / folder / "notebook.ipynb", "TODO 1: ")
     setup = next(c for c in nb.cells if c.cell_type == "code")
-    assert "using your stub labs/lab01_rnn_step/rnn_step.py" in setup.outputs[0].text
+    assert f"using your stub labs/{folder}/{stub}" in setup.outputs[0].text
 
 
 # --------------------------------------------------------------------------- export and reset
@@ -198,7 +205,7 @@ def test_export_ships_clean_notebooks_that_load_the_class_folders_stub(tmp_path,
         'raise NotImplementedError("TODO 1: rnn_step_forward (the class folder\'s copy)")'),
         encoding="utf-8")
     _stops_at_todo_1(out / "lab01_rnn_step" / "notebook.ipynb",
-                     marker="TODO 1: rnn_step_forward (the class folder's copy)")
+                     "TODO 1: rnn_step_forward (the class folder's copy)")
 
 
 def test_reset_restores_the_notebooks_and_keeps_a_backup(tmp_path):
