@@ -132,7 +132,8 @@ def test_forecast_command(tmp_path, capsys):
                                   ["forecast", "--steps", "0"], ["gradients", "--bogus", "1"],
                                   ["seq2seq", "--attention", "luong"],
                                   ["attention", "--tasks", "reverse,poems"],
-                                  ["attention", "--min_len", "5", "--max_len", "3"]])
+                                  ["attention", "--min_len", "5", "--max_len", "3"],
+                                  ["seq2seq", "--attention", "dot", "--num_heatmaps", "-1"]])
 def test_bad_flags(argv, capsys):
     assert experiments.main(argv) == 2
     err = capsys.readouterr().err

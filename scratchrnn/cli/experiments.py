@@ -915,6 +915,8 @@ def check_args(args):
     if getattr(args, "learning_rate", 1) <= 0:
         raise UsageError(f"--learning_rate must be positive, got {args.learning_rate}")
     if args.experiment in ("seq2seq", "attention"):
+        if args.num_heatmaps < 0:
+            raise UsageError(f"--num_heatmaps must be >= 0, got {args.num_heatmaps}")
         if args.max_len < args.min_len:
             raise UsageError(f"--max_len ({args.max_len}) must be >= --min_len ({args.min_len})")
         for k in ("teacher_forcing_ratio", "tf_final"):
