@@ -422,3 +422,315 @@ def test_load_model_refuses_checkpoints_that_are_not_language_models(tmp_path):
                                               "vocab": {"type": "char", "itos": list("abcdefg")}})
     with pytest.raises(CheckpointError, match=r"(?s)m2\.npz.*decoder\.weight"):
         load_model(tmp_path / "m2")
+
+
+# --------------------------------------------------------------------------- hostile files
+# A checkpoint is untrusted input: what the zip directory declares is checked against what a
+# checkpoint of the declared model can hold before anything is unpacked, and every array is
+# read by a reader that allocates no more than the zip entry holds.
+
+import io            # noqa: E402
+import tracemalloc   # noqa: E402
+import zipfile       # noqa: E402
+
+
+def small_lm():
+    model = CharLM(20, "lstm", embedding_dim=8, hidden_size=16, num_layers=1,
+                   rng=np.random.default_rng(0))
+    meta = {"model": model.config(), "vocab": {"type": "char", "itos": [chr(97 + i) for i in range(20)]}}
+    return {"model/" + k: v for k, v in model.state_dict().items()}, meta
+
+
+def large_lm():
+    """A checkpoint whose weight_hh is 1 MB: big enough that a damaged .npy header is met
+    long before the end of its zip member (and so before the zip's CRC is checked)."""
+    model = CharLM(65, "lstm", embedding_dim=64, hidden_size=256, num_layers=1,
+                   rng=np.random.default_rng(0))
+    meta = {"model": model.config(), "vocab": {"type": "char", "itos": [chr(40 + i) for i in range(65)]}}
+    return {"model/" + k: v for k, v in model.state_dict().items()}, meta
+
+
+def npy_bytes(array):
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def meta_entry(meta):
+    text = json.dumps({"format": checkpoint.FORMAT, "version": checkpoint.VERSION, **meta})
+    return np.frombuffer(text.encode(), dtype=np.uint8)
+
+
+def refused(path, match=None):
+    """load_checkpoint and load_model both refuse with a CheckpointError naming the file,
+    never with NumPy's advice to load the file unsafely; returns the message."""
+    for load in (load_checkpoint, load_model):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(CheckpointError) as info:
+                load(path)
+        message = str(info.value)
+        assert Path(path).with_suffix(".npz").name in message
+        assert "allow_pickle" not in message and "pickle=True" not in message
+        if match:
+            assert re.search(match, message), message
+    return message
+
+
+def peak_memory_of(f):
+    tracemalloc.start()
+    try:
+        f()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+import re            # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def zip_bomb(tmp_path_factory):
+    """A 400 MB array of zeros deflated to ~2 MB, declared as the model's embedding, with
+    metadata of a small LSTM and a checksum entry: everything a checkpoint has."""
+    path = tmp_path_factory.mktemp("bomb") / "bomb.npz"
+    _, meta = small_lm()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        z.writestr("__meta__.npy", npy_bytes(meta_entry(meta)))
+        z.writestr("__sha256__.npy", npy_bytes(np.zeros(32, np.uint8)))
+        with z.open("model/embedding.weight.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(
+                f, {"descr": "<f4", "fortran_order": False, "shape": (100 << 20,)})
+            block = bytes(4 << 20)
+            for _ in range(100):
+                f.write(block)
+    assert path.stat().st_size < 3 << 20
+    return path
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated(zip_bomb):
+    peak = peak_memory_of(lambda: refused(zip_bomb, r"more than a checkpoint of its LSTM "
+                                                    r"language model .* can hold"))
+    assert peak < 2 << 20, f"refusing the bomb allocated {peak / 2**20:.1f} MiB"
+
+
+def forged_npy(header, data=b""):
+    """An .npy member with this header text (padded as NumPy pads it) and these bytes."""
+    text = header.encode("latin1")
+    text += b" " * (-(10 + len(text) + 1) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + data
+
+
+def forged_checkpoint(path, meta, members):
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("__meta__.npy", npy_bytes(meta_entry(meta)))
+        z.writestr("__sha256__.npy", npy_bytes(np.zeros(32, np.uint8)))
+        for name, data in members.items():
+            z.writestr(name + ".npy", data)
+
+
+def test_a_header_claiming_more_than_its_entry_holds_is_refused_before_allocating(tmp_path):
+    """NumPy's reader allocates the shape a header names before it reads; here a header
+    of a model declared big enough for it, naming 40 GB, beside 4 kB of data."""
+    arrays, meta = small_lm()
+    meta["model"] = dict(meta["model"], hidden_size=20000)
+    lie = forged_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (10000000000,), }",
+                     bytes(4000))
+    forged_checkpoint(tmp_path / "ck.npz", meta, {"model/decoder.bias": lie})
+    peak = peak_memory_of(lambda: refused(tmp_path / "ck", r"shape \(10000000000,\) does not "
+                                                            r"match the 4,\d+ bytes stored"))
+    assert peak < 2 << 20, f"{peak / 2**20:.1f} MiB"
+
+
+def test_twenty_thousand_entries_are_refused_before_the_directory_is_parsed(tmp_path):
+    arrays, meta = small_lm()
+    one = npy_bytes(np.zeros(1))
+    with zipfile.ZipFile(tmp_path / "ck.npz", "w") as z:
+        z.writestr("__meta__.npy", npy_bytes(meta_entry(meta)))
+        for i in range(20000):
+            z.writestr(f"x{i}.npy", one)
+    peak = peak_memory_of(lambda: refused(tmp_path / "ck", r"20,001 entries"))
+    assert peak < 2 << 20, f"{peak / 2**20:.1f} MiB"
+
+
+def test_more_entries_than_the_declared_model_has_are_refused(tmp_path):
+    arrays, meta = small_lm()
+    arrays.update({f"junk/{i}": np.zeros(1) for i in range(200)})
+    save_checkpoint(tmp_path / "ck", arrays, meta)
+    refused(tmp_path / "ck", r"declares 20\d arrays .* more than a checkpoint of its LSTM")
+
+
+def test_a_model_checkpoint_with_optimiser_and_hidden_state_fits_its_budget(tmp_path):
+    """What train saves (parameters, two Adam buffers each, an LSTM state) loads."""
+    arrays, meta = small_lm()
+    model_arrays = dict(arrays)
+    for k, (name, a) in enumerate(model_arrays.items()):
+        arrays[f"optim/exp_avg/{k}"] = np.zeros_like(a, dtype=np.float64)
+        arrays[f"optim/exp_avg_sq/{k}"] = np.zeros_like(a, dtype=np.float64)
+    arrays["hidden/0"] = arrays["hidden/1"] = np.zeros((1, 32, 16), np.float64)
+    meta["args"] = {"batch_size": 32}
+    save_checkpoint(tmp_path / "ck", arrays, meta)
+    got, _ = load_quietly(tmp_path / "ck")
+    assert_same_arrays(got, arrays)
+    entries, nbytes, _ = checkpoint.checkpoint_budget(meta)
+    # ... and the budget is tight: a few times the model, not a fixed gigabyte.
+    assert len(arrays) <= entries < 4 * len(arrays)
+    assert sum(a.nbytes for a in arrays.values()) < nbytes < 4 << 20
+
+
+def test_a_recompressed_checkpoint_still_loads(tmp_path):
+    arrays, meta = large_lm()
+    save_checkpoint(tmp_path / "ck", arrays, meta)
+    with zipfile.ZipFile(tmp_path / "ck.npz") as src, \
+            zipfile.ZipFile(tmp_path / "z.npz", "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    (tmp_path / "z.json").write_bytes((tmp_path / "ck.json").read_bytes())
+    model, vocab, _ = load_model(tmp_path / "z")
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, arrays["model/" + k])
+
+
+def test_metadata_larger_than_any_run_writes_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoint, "MAX_META_BYTES", 1000)
+    arrays, meta = small_lm()
+    meta["history"] = {"train": [[i, 0.5, 1.25] for i in range(200)]}
+    save_checkpoint(tmp_path / "ck", arrays, meta)
+    refused(tmp_path / "ck", r"not a scratchrnn checkpoint")
+
+
+def test_a_json_copy_larger_than_any_run_writes_is_ignored_with_a_warning(tmp_path, monkeypatch):
+    arrays, meta = small_lm()
+    save_checkpoint(tmp_path / "ck", arrays, meta)
+    monkeypatch.setattr(checkpoint, "MAX_META_BYTES", 100)
+    with pytest.warns(UserWarning, match="ck.json"):
+        load_checkpoint(tmp_path / "ck")
+
+
+def test_an_npy_renamed_npz_is_refused(tmp_path):
+    np.save(tmp_path / "ck.npy", np.arange(5.0))
+    os.replace(tmp_path / "ck.npy", tmp_path / "ck.npz")
+    refused(tmp_path / "ck", r"damaged or not a scratchrnn checkpoint")
+
+
+def test_a_directory_named_like_a_checkpoint_is_refused(tmp_path):
+    (tmp_path / "ck.npz").mkdir()
+    refused(tmp_path / "ck", r"ck\.npz is a directory")
+
+
+def test_entries_that_are_not_npy_arrays_or_are_stored_twice_are_refused(tmp_path):
+    arrays, meta = small_lm()
+    save_checkpoint(tmp_path / "ck", arrays, meta)
+    with zipfile.ZipFile(tmp_path / "ck.npz", "a") as z:
+        z.writestr("readme.txt", b"hello")
+    refused(tmp_path / "ck", r"not \.npy arrays")
+    save_checkpoint(tmp_path / "ck", arrays, meta)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")        # zipfile warns about the duplicate name
+        with zipfile.ZipFile(tmp_path / "ck.npz", "a") as z:
+            z.writestr("model/decoder.bias.npy", npy_bytes(np.zeros(20, np.float32)))
+    refused(tmp_path / "ck", r"stored twice")
+
+
+@pytest.mark.parametrize("descr", ["'|O'", "'<U5'", "[('a', '<f8')]", "'<M8[s]'", "'|V8'"])
+def test_arrays_that_are_not_plain_numbers_are_refused_without_unpickling(tmp_path, descr):
+    _, meta = small_lm()
+    member = forged_npy(f"{{'descr': {descr}, 'fortran_order': False, 'shape': (2,), }}", bytes(16))
+    forged_checkpoint(tmp_path / "ck.npz", meta, {"model/decoder.bias": member})
+    refused(tmp_path / "ck", r"not a plain numeric array .* never unpickled")
+
+
+@pytest.mark.parametrize("header", [
+    "{'descr': '<f8', 'fortran_order': False, 'shape': (2,)",           # unterminated
+    "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), 'x': 1}",  # an extra key
+    "{'descr': '<f8', 'fortran_order': 0, 'shape': (2,)}",
+    "{'descr': '<f8', 'fortran_order': False, 'shape': (-2,)}",
+    "{'descr': '<f8', 'fortran_order': False, 'shape': [2]}",
+    "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }" + "(" * 3000,
+    "__import__('os').system('echo pwned')",
+    "\"\"\"",
+], ids=["unterminated", "extra-key", "int-order", "negative", "list-shape", "deep", "code", "quotes"])
+def test_damaged_npy_headers_are_refused(tmp_path, header):
+    _, meta = small_lm()
+    forged_checkpoint(tmp_path / "ck.npz", meta, {"model/decoder.bias": forged_npy(header, bytes(16))})
+    refused(tmp_path / "ck", r"decoder\.bias\.npy has a damaged \.npy header")
+
+
+def test_a_damaged_config_is_refused_before_the_model_is_built(tmp_path):
+    """A config asking for a billion layers or a 6 GB layer, beside arrays of a small model."""
+    arrays, meta = small_lm()
+    for change, match in [({"num_layers": 10 ** 9}, r"declares 1,000,000,000 layers"),
+                          ({"hidden_size": 20000}, r"rnn\.weight_hh_l0: shape \(64, 16\), the "
+                                                   r"model needs \(80000, 20000\)"),
+                          ({"hidden_size": "16"}, r"not a CharLM's"),
+                          ({"dtype": "object"}, r"not a CharLM's"),
+                          ({"model_type": "transformer"}, r"not a CharLM's")]:
+        save_checkpoint(tmp_path / "ck", arrays, dict(meta, model=dict(meta["model"], **change)))
+        peak = peak_memory_of(lambda: pytest.raises(CheckpointError, load_model, tmp_path / "ck"))
+        with pytest.raises(CheckpointError, match=match):
+            load_model(tmp_path / "ck")
+        assert peak < 2 << 20, (change, peak)
+
+
+def test_charlm_parameter_shapes_are_the_models():
+    for kind in ("rnn", "lstm", "gru"):
+        for layers in (1, 3):
+            model = CharLM(11, kind, embedding_dim=3, hidden_size=5, num_layers=layers)
+            want = {k: v.shape for k, v in model.state_dict().items()}
+            assert checkpoint.charlm_parameter_shapes(model.config()) == want
+            assert list(checkpoint.charlm_parameter_shapes(model.config())) == list(want)
+
+
+# Damage to large checkpoints: the zip CRC is checked only at the end of a member, so
+# damage at the start of a 1 MB member meets the .npy reader first.
+
+def assert_refused_or_identical(path, want):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arrays, _ = load_checkpoint(path)
+    except CheckpointError as e:
+        assert Path(path).name in str(e)
+        assert "allow_pickle" not in str(e)
+        return True
+    assert_same_arrays(arrays, want)
+    return False
+
+
+def test_every_byte_flip_in_the_npy_headers_of_a_large_checkpoint_is_refused(tmp_path):
+    arrays, meta = large_lm()
+    save_checkpoint(tmp_path / "good", arrays, meta)
+    data = (tmp_path / "good.npz").read_bytes()
+    with zipfile.ZipFile(tmp_path / "good.npz") as z:
+        largest = sorted(z.infolist(), key=lambda i: i.file_size)[-3:]
+    assert largest[-1].file_size > 1 << 20
+    # Each member's data follows its local header: 30 bytes, the name, the extra field.
+    starts = [i.header_offset + 30 + int.from_bytes(data[i.header_offset + 26:i.header_offset + 28],
+                                                    "little")
+              + int.from_bytes(data[i.header_offset + 28:i.header_offset + 30], "little")
+              for i in largest]
+    assert all(data[s:s + 6] == b"\x93NUMPY" for s in starts)
+    for start in starts:
+        for pos in range(start, start + 128):     # magic, version, length and the dict text
+            damaged = bytearray(data)
+            damaged[pos] ^= 0xFF if pos % 2 else 0x01
+            (tmp_path / "ck.npz").write_bytes(bytes(damaged))
+            assert assert_refused_or_identical(tmp_path / "ck.npz", arrays) or pos > start + 10
+
+
+def test_byte_flips_and_truncations_anywhere_in_a_large_checkpoint(tmp_path):
+    arrays, meta = large_lm()
+    save_checkpoint(tmp_path / "good", arrays, meta)
+    data = (tmp_path / "good.npz").read_bytes()
+    rng = np.random.default_rng(0)
+    refusals = 0
+    for pos in rng.choice(len(data), 150, replace=False):
+        damaged = bytearray(data)
+        damaged[pos] ^= int(rng.integers(1, 256))
+        (tmp_path / "ck.npz").write_bytes(bytes(damaged))
+        refusals += assert_refused_or_identical(tmp_path / "ck.npz", arrays)
+    assert refusals > 140          # nearly every byte of a checkpoint is array data
+    for cut in list(rng.choice(len(data), 40, replace=False)) + [len(data) - 22, len(data) - 1]:
+        (tmp_path / "ck.npz").write_bytes(data[:cut])
+        assert assert_refused_or_identical(tmp_path / "ck.npz", arrays)
