@@ -28,8 +28,17 @@ def test_quick_json_run_has_every_section_and_model(capsys):
             assert r["scratchrnn"]["per_s"] > 0 and r["scratchrnn"]["n"] >= 1
             if with_torch:
                 assert r["torch"]["per_s"] > 0 and r["ratio"] > 0 and r["ratio_paired"] > 0
+        if r["section"] == "eval" and with_torch:
+            assert r["loss_diff"] < 1e-4 and np.isfinite(r["loss"])    # the same weights, same loss
         if r["section"] == "gen":
-            assert r["scratchrnn"]["us_per_token"] > 0
+            assert r["scratchrnn"]["us_per_token"] > 0 and r["modules"]["us_per_token"] > 0
+            if with_torch:
+                assert r["ratio_modules"] > 0
+        if r["section"] == "charlm":
+            assert r["folded"]["per_s"] > 0 and r["unfolded"]["per_s"] > 0
+            assert r["fold_speedup"] > 0 and isinstance(r["rule_folds"], bool)
+            if with_torch:
+                assert r["ratio"] > 0 and r["ratio_unfolded"] > 0
         if r["section"] == "memory":
             ours = r["scratchrnn"]
             assert ours["peak_bytes"] >= ours["at_start_bytes"] >= ours["persistent_bytes"] > 0
@@ -42,10 +51,10 @@ def test_quick_json_run_has_every_section_and_model(capsys):
 
 
 def test_table_report_without_torch(capsys):
-    bench.main(["--quick", "--no-torch", "--models", "gru", "--sections", "train,eval,gen,profile"])
+    bench.main(["--quick", "--no-torch", "--models", "gru", "--sections", "train,eval,gen,charlm,profile"])
     out = capsys.readouterr().out
     for heading in ("Training step", "Forward-only evaluation", "Generation at B=1",
-                    "Where our training step goes"):
+                    "CharLM training step", "Where our training step goes"):
         assert heading in out
     assert "gru" in out
 

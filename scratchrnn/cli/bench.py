@@ -59,6 +59,7 @@ from ..kernels import gru as _k_gru
 from ..kernels import layers as _k_layers
 from ..kernels import lstm as _k_lstm
 from ..kernels import rnn as _k_rnn
+from ..models.charlm import CharLM
 from ..models.stepper import Stepper
 from ..nn import GRU, LSTM, RNN, Embedding, Linear, no_grad, softmax_cross_entropy
 from ..optim import Adam, clip_grad_norm_
@@ -67,7 +68,7 @@ from ._common import Parser, UsageError, run_main
 VOCAB = 65
 MODELS = ("lstm", "gru", "rnn")
 LAYERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
-SECTIONS = ("train", "eval", "gen", "memory", "profile")
+SECTIONS = ("train", "eval", "gen", "charlm", "memory", "profile")
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,16 @@ class Ours:
             tok = self.stepper.step([tok]).argmax()
         return int(tok)
 
+    def generate_modules(self, n, first=1):
+        """The same greedy loop through the modules themselves, T = 1 calls under no_grad()
+        (what a seq2seq or classifier decoder or a user's own loop does)."""
+        tok, state = np.array([[first]]), None
+        with no_grad():
+            for _ in range(n):
+                out, state = self.rnn(self.emb(tok), state)
+                tok = self.head(out).argmax(axis=-1)
+        return int(tok[0, 0])
+
     def persistent_bytes(self):
         return sum(p.data.nbytes + p.grad.nbytes for p in self.params) + sum(
             a.nbytes for bufs in self.opt.state.values() for a in bufs)
@@ -236,6 +247,11 @@ class Theirs:
 
     def batch(self, x, y):
         return self.torch.from_numpy(x), self.torch.from_numpy(y).reshape(-1)
+
+    def load_from(self, ours):
+        """Our weights into these modules (the same names: torch's)."""
+        for mine, theirs in ((ours.emb, self.emb), (ours.rnn, self.rnn), (ours.head, self.head)):
+            theirs.load_state_dict({k: self.torch.from_numpy(v) for k, v in mine.state_dict().items()})
 
     def train_step(self, x, y):
         self.opt.zero_grad()
@@ -323,25 +339,84 @@ def bench_throughput(kind, cfg, torch, repeats, block_seconds, what):
     sides = {"scratchrnn": Ours(kind, cfg.E, cfg.H, cfg.L)}
     if torch is not None:
         sides["torch"] = Theirs(torch, kind, cfg.E, cfg.H, cfg.L)
+    losses = {}
+    if what == "eval" and torch is not None:    # the same weights, so the same loss
+        sides["torch"].load_from(sides["scratchrnn"])
     fns = {}
     for name, m in sides.items():
         bx, by = m.batch(x, y)
         step = m.train_step if what == "train" else m.eval_step
         fns[name] = (lambda step=step, bx=bx, by=by: step(bx, by))
+        if what == "eval":
+            losses[name] = float(fns[name]())
     samples, rounds = alternate(fns, repeats, block_seconds, warmup=2)
-    return _summary(samples, rounds, cfg.tokens)
+    res = _summary(samples, rounds, cfg.tokens)
+    if "torch" in losses:
+        res["loss"], res["loss_diff"] = losses["scratchrnn"], abs(losses["scratchrnn"] - losses["torch"])
+    return res
 
 
 def bench_generation(kind, gen, torch, repeats, block_seconds, tokens):
     E, H, L = gen
-    sides = {"scratchrnn": Ours(kind, E, H, L)}
+    ours = Ours(kind, E, H, L)
+    fns = {"scratchrnn": lambda: ours.generate(tokens),               # the Stepper
+           "modules": lambda: ours.generate_modules(tokens)}          # T = 1 module calls
     if torch is not None:
-        sides["torch"] = Theirs(torch, kind, E, H, L)
-    fns = {name: (lambda m=m: m.generate(tokens)) for name, m in sides.items()}
+        theirs = Theirs(torch, kind, E, H, L)
+        fns["torch"] = lambda: theirs.generate(tokens)
     samples, rounds = alternate(fns, repeats, block_seconds, warmup=1)
     res = _summary(samples, rounds, tokens)            # per_s = tokens/s
-    for name in sides:
+    for name in fns:
         res[name]["us_per_token"] = 1e6 * res[name]["median_s"] / tokens
+    if torch is not None:
+        res["ratio_modules"] = res["modules"]["per_s"] / res["torch"]["per_s"]
+    return res
+
+
+class OursCharLM(Ours):
+    """The same workload through scratchrnn.models.CharLM, with the embedding folded into
+    layer 0 or not (``fold``; CharLM.folds decides when left to its rule)."""
+
+    def __init__(self, kind, E, H, L, fold, seed=0):
+        self.model = CharLM(VOCAB, kind, embedding_dim=E, hidden_size=H, num_layers=L,
+                            rng=np.random.default_rng(seed))
+        self.model.fold_embedding = fold
+        self.params = list(self.model.parameters())
+        self.opt = Adam(self.params, lr=1e-3)
+
+    def train_step(self, x, y):
+        self.opt.zero_grad()
+        logits, _ = self.model(x)
+        loss, dlogits = softmax_cross_entropy(logits, y)
+        self.model.backward(dlogits)
+        clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        return loss
+
+
+def bench_charlm(kind, cfg, torch, repeats, block_seconds):
+    """CharLM's training step with the folded embedding, without it, and PyTorch's."""
+    x, y = make_batch(cfg)
+    sides = {"folded": OursCharLM(kind, cfg.E, cfg.H, cfg.L, True),
+             "unfolded": OursCharLM(kind, cfg.E, cfg.H, cfg.L, False)}
+    if torch is not None:
+        sides["torch"] = Theirs(torch, kind, cfg.E, cfg.H, cfg.L)
+    fns = {}
+    for name, m in sides.items():
+        bx, by = m.batch(x, y)
+        fns[name] = (lambda m=m, bx=bx, by=by: m.train_step(bx, by))
+    samples, rounds = alternate(fns, repeats, block_seconds, warmup=2)
+    res = {name: {"median_s": statistics.median(t), "per_s": cfg.tokens / statistics.median(t),
+                  "n": len(t)} for name, t in samples.items()}
+    probe = sides["unfolded"].model
+    probe.fold_embedding = "auto"                       # what CharLM's rule would choose
+    res["rule_folds"] = bool(probe.folds(cfg.tokens, training=True))
+    probe.fold_embedding = False
+    res["fold_speedup"] = res["folded"]["per_s"] / res["unfolded"]["per_s"]
+    res["fold_speedup_paired"] = statistics.median(r["unfolded"] / r["folded"] for r in rounds)
+    if torch is not None:
+        res["ratio"] = res["folded"]["per_s"] / res["torch"]["per_s"]
+        res["ratio_unfolded"] = res["unfolded"]["per_s"] / res["torch"]["per_s"]
     return res
 
 
@@ -591,25 +666,49 @@ def print_report(res, out=None):
         if not rows:
             continue
         p()
-        p(title)
-        w = (6, 22, 12, 12, 7, 7)
-        p(_row(("model", "config", "scratchrnn", "torch", "ratio", "paired"), w))
+        p(title + (" (modules under no_grad; torch under inference_mode with our weights, "
+                   "|dloss| = the two losses' difference)" if what == "eval" else ""))
+        loss = what == "eval" and has_torch
+        w = (6, 22, 12, 12, 7, 7) + ((8,) if loss else ())
+        p(_row(("model", "config", "scratchrnn", "torch", "ratio", "paired")
+               + (("|dloss|",) if loss else ()), w))
         for r in rows:
             p(_row((r["model"], r["config"], _fmt_rate(r["scratchrnn"]["per_s"]),
                     _fmt_rate(r["torch"]["per_s"]) if has_torch else "-",
                     f"{r['ratio']:.2f}x" if has_torch else "-",
-                    f"{r['ratio_paired']:.2f}x" if has_torch else "-"), w))
+                    f"{r['ratio_paired']:.2f}x" if has_torch else "-")
+                   + ((f"{r['loss_diff']:.1e}",) if loss else ()), w))
     rows = [r for r in res["results"] if r["section"] == "gen"]
     if rows:
         p()
         p(f"Generation at B=1 (E{rows[0]['E']} H{rows[0]['H']} L{rows[0]['L']}), one token at a time "
-          f"carrying the state (us/token)")
-        w = (6, 12, 12, 9)
-        p(_row(("model", "scratchrnn", "torch", "speedup"), w))
+          f"carrying the state (us/token; stepper = CharLM's fast path, modules = T = 1 calls "
+          f"of Embedding, the layer, Linear under no_grad)")
+        w = (6, 9, 9, 9, 9, 9)
+        p(_row(("model", "stepper", "modules", "torch", "stepper", "modules"), w))
+        p(_row(("", "", "", "", "speedup", "speedup"), w))
         for r in rows:
             p(_row((r["model"], f"{r['scratchrnn']['us_per_token']:.0f}",
+                    f"{r['modules']['us_per_token']:.0f}",
                     f"{r['torch']['us_per_token']:.0f}" if has_torch else "-",
-                    f"{r['ratio']:.1f}x" if has_torch else "-"), w))
+                    f"{r['ratio']:.1f}x" if has_torch else "-",
+                    f"{r['ratio_modules']:.1f}x" if has_torch else "-"), w))
+    rows = [r for r in res["results"] if r["section"] == "charlm"]
+    if rows:
+        p()
+        p("CharLM training step, embedding folded into layer 0 or not (tokens/s; torch: the same "
+          "model from torch.nn)")
+        w = (6, 22, 10, 10, 10, 8, 8, 9, 10)
+        p(_row(("model", "config", "folded", "unfolded", "torch", "fold", "paired", "folded/",
+                "unfolded/"), w))
+        p(_row(("", "", "", "", "", "speedup", "", "torch", "torch"), w))
+        for r in rows:
+            p(_row((r["model"], r["config"], _fmt_rate(r["folded"]["per_s"]),
+                    _fmt_rate(r["unfolded"]["per_s"]),
+                    _fmt_rate(r["torch"]["per_s"]) if has_torch else "-",
+                    f"{r['fold_speedup']:.2f}x", f"{r['fold_speedup_paired']:.2f}x",
+                    f"{r['ratio']:.2f}x" if has_torch else "-",
+                    f"{r['ratio_unfolded']:.2f}x" if has_torch else "-"), w))
     rows = [r for r in res["results"] if r["section"] == "memory"]
     if rows:
         p()
@@ -819,6 +918,10 @@ def run(args, log=None):
                     log(f"{what} {kind} {cfg}")
                     r = bench_throughput(kind, cfg, torch, args.repeats, args.block_seconds, what)
                     results.append({"section": what, **common, **r})
+            if "charlm" in args.sections:
+                log(f"charlm {kind} {cfg}")
+                r = bench_charlm(kind, cfg, torch, args.repeats, args.block_seconds)
+                results.append({"section": "charlm", **common, **r})
             if "memory" in args.sections:
                 log(f"memory {kind} {cfg}")
                 r = {"section": "memory", **common, "scratchrnn": memory_ours(kind, cfg)}
