@@ -43,13 +43,39 @@ def numerical_gradient(f, x, eps=1e-6, dout=None, indices=None):
     grad = np.zeros_like(x)
     flat_x, flat_g = x.reshape(-1), grad.reshape(-1)
 
+    def value():
+        y = f()
+        if y is None:
+            raise TypeError("numerical_gradient: f() returned None; it must return the value "
+                            "to differentiate (e.g. the loss), not only compute it")
+        try:
+            y = np.array(y, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"numerical_gradient: f() must return a number (or an array with "
+                            f"dout=), got {type(y).__name__}") from None
+        if dout is None and y.ndim:
+            raise ValueError(f"numerical_gradient: f() returned an array of shape {y.shape} but "
+                             f"no dout was given: return a scalar, or pass dout= (the gradient "
+                             f"of the output, same shape) to check sum(f() * dout)")
+        if dout is not None and y.shape != np.shape(dout):
+            raise ValueError(f"numerical_gradient: f() returned shape {y.shape} but dout has "
+                             f"shape {np.shape(dout)}; they must match")
+        if not np.all(np.isfinite(y)):
+            where = tuple(int(j) for j in np.unravel_index(i, x.shape))
+            raise ValueError(f"numerical_gradient: f() is not finite (it returned "
+                             f"{y.ravel()[:3]}...) at x[{where}] +- {eps:g}: check the function "
+                             f"and x")
+        return y
+
     for i in (range(flat_x.size) if indices is None else indices):
         old = flat_x[i]
         flat_x[i] = old + eps
-        plus = np.array(f(), dtype=np.float64)
-        flat_x[i] = old - eps
-        minus = np.array(f(), dtype=np.float64)
-        flat_x[i] = old
+        try:
+            plus = value()
+            flat_x[i] = old - eps
+            minus = value()
+        finally:
+            flat_x[i] = old
         # Differencing outputs before weighting by dout: outputs that x_i does not reach
         # cancel exactly instead of adding their round-off to the sum.
         diff = plus - minus if dout is None else np.sum((plus - minus) * dout)

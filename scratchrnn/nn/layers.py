@@ -21,6 +21,9 @@ class Linear(Module):
         self.bias = Parameter(rng.uniform(-bound, bound, out_features).astype(dtype)) if bias else None
 
     def forward(self, x):
+        if np.ndim(x) == 0:
+            raise ValueError(f"Linear: x must have at least one dimension (..., in_features="
+                             f"{self.in_features}), got a 0-d array: pass e.g. x.reshape(1, -1)")
         x = check_array("x", x, self, np.ndim(x), last=self.in_features, dtype=self.weight.dtype,
                         dims="(..., in_features)")
         y, cache = K.linear_forward(x, self.weight.data, None if self.bias is None else self.bias.data)
@@ -78,7 +81,12 @@ class Dropout(Module):
         self.rng = np.random.default_rng() if rng is None else rng
 
     def forward(self, x):
-        out, keep = K.dropout_forward(np.asarray(x), self.p if self.training else 0.0, self.rng)
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            # Integers would be scaled by 1/(1-p) in their own dtype: 0 or overflow, not x.
+            raise TypeError(f"Dropout: x must be a floating-point array, got dtype {x.dtype}: "
+                            f"pass x.astype(np.float32)")
+        out, keep = K.dropout_forward(x, self.p if self.training else 0.0, self.rng)
         self._push(keep, dout=out.shape)
         return out
 

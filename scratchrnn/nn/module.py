@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -107,12 +108,26 @@ class Module:
         """Copy arrays into the parameters, cast to each parameter's dtype.
 
         Every problem is collected first and reported together: missing keys,
-        unexpected keys (when ``strict``) and shape mismatches. Nothing is copied
-        unless everything fits, so a failed load leaves the module unchanged.
+        unexpected keys (when ``strict``), values that are not real numbers and shape
+        mismatches. Nothing is copied unless everything fits, so a failed load leaves the
+        module unchanged.
         """
+        who = type(self).__name__
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"{who}.load_state_dict expects a mapping {{name: array}} such as "
+                            f"module.state_dict() or dict(np.load(path)), got "
+                            f"{type(state_dict).__name__}")
         own = dict(self.named_parameters())
-        arrays = {k: np.asarray(v) for k, v in state_dict.items()}
-        problems = []
+        arrays, problems = {}, []
+        for k, v in state_dict.items():
+            try:
+                arrays[k] = np.asarray(v)
+            except (ValueError, TypeError) as e:       # e.g. a ragged nested list
+                problems.append(f"{k}: not an array ({e})")
+                continue
+            if k in own and arrays[k].dtype.kind not in "biuf":
+                problems.append(f"{k}: dtype {arrays[k].dtype} cannot become the parameter's "
+                                f"{own[k].data.dtype} (it needs real numbers)")
         missing = [k for k in own if k not in arrays]
         unexpected = [k for k in arrays if k not in own]
         if strict and missing:
@@ -120,10 +135,10 @@ class Module:
         if strict and unexpected:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         for k, p in own.items():
-            if k in arrays and arrays[k].shape != p.data.shape:
+            if k in arrays and arrays[k].dtype.kind in "biuf" and arrays[k].shape != p.data.shape:
                 problems.append(f"{k}: expected shape {p.data.shape}, got {arrays[k].shape}")
         if problems:
-            raise ValueError(f"cannot load state_dict into {type(self).__name__}:\n  "
+            raise ValueError(f"cannot load state_dict into {who}:\n  "
                              + "\n  ".join(problems))
         for k, p in own.items():
             if k in arrays:

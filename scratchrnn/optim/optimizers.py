@@ -89,7 +89,25 @@ class Optimizer:
     def _set_hyper(self, h: dict):
         for k in self._hyper:
             # NumPy scalars (e.g. read back from an .npz) would upcast float32 updates.
-            setattr(self, k, _plain(h[k]))
+            # All at once and already validated: one by one, a pair that is only valid
+            # together (nesterov and momentum) would be refused halfway.
+            object.__setattr__(self, k, _plain(h[k]))
+
+    def __setattr__(self, name, value):
+        """``opt.lr = -5`` (or any hyper-parameter set by hand or by a schedule) is checked
+        as the constructor checks it, so a bad value is refused where it is set."""
+        if name in type(self)._hyper and name in self.__dict__:
+            if not _is_scalar(value):
+                raise TypeError(f"{type(self).__name__}.{name} must be a number, got "
+                                f"{type(value).__name__} {value!r}")
+            h = self._hyper_values()
+            h[name] = _plain(value)
+            try:
+                self._validate(h)
+            except ValueError as e:
+                raise ValueError(f"{type(self).__name__}.{name} = {value!r} refused: {e}") from None
+            value = h[name]
+        object.__setattr__(self, name, value)
 
     # ------------------------------------------------------------ public API
     def step(self):
@@ -196,11 +214,13 @@ class Optimizer:
 
 
 def _check_common(h: dict):
-    _check(h["lr"] >= 0, f"Invalid learning rate: lr={h['lr']} (must be >= 0)")
-    _check(h["weight_decay"] >= 0,
-           f"Invalid weight_decay value: {h['weight_decay']} (must be >= 0)")
+    # Finite as well as >= 0 (NaN fails every comparison; inf would turn the parameters to inf).
+    _check(0 <= h["lr"] < np.inf, f"Invalid learning rate: lr={h['lr']} (must be >= 0 and finite)")
+    _check(0 <= h["weight_decay"] < np.inf,
+           f"Invalid weight_decay value: {h['weight_decay']} (must be >= 0 and finite)")
     if "eps" in h:
-        _check(h["eps"] >= 0, f"Invalid epsilon value: eps={h['eps']} (must be >= 0)")
+        _check(0 <= h["eps"] < np.inf, f"Invalid epsilon value: eps={h['eps']} (must be >= 0 "
+                                       f"and finite)")
 
 
 class SGD(Optimizer):
@@ -226,7 +246,8 @@ class SGD(Optimizer):
 
     def _validate(self, h):
         _check_common(h)
-        _check(h["momentum"] >= 0, f"Invalid momentum value: {h['momentum']} (must be >= 0)")
+        _check(0 <= h["momentum"] < np.inf,
+               f"Invalid momentum value: {h['momentum']} (must be >= 0 and finite)")
         _check(not h["nesterov"] or (h["momentum"] > 0 and h["dampening"] == 0),
                "Nesterov momentum requires a momentum > 0 and zero dampening")
 
@@ -390,7 +411,8 @@ class RMSprop(Optimizer):
 
     def _validate(self, h):
         _check_common(h)
-        _check(h["momentum"] >= 0, f"Invalid momentum value: {h['momentum']} (must be >= 0)")
+        _check(0 <= h["momentum"] < np.inf,
+               f"Invalid momentum value: {h['momentum']} (must be >= 0 and finite)")
         # torch only checks alpha >= 0; alpha > 1 would give a negative weight to g^2
         # and a square root of a negative average.
         _check(0 <= h["alpha"] <= 1, f"Invalid alpha value: {h['alpha']} (must be in [0, 1])")
