@@ -264,3 +264,20 @@ def test_models_decode_and_evaluate_through_the_fast_path(monkeypatch, no_traini
     clf = SequenceClassifier(11, 3, "gru", embedding_dim=4, hidden_size=5, bidirectional=True,
                              rng=np.random.default_rng(0))
     clf.predict(np.random.default_rng(3).integers(0, 11, (2, 6)), lengths=np.array([6, 3]))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_one_row_one_step_the_generation_case(kind, bias):
+    """B = 1, T = 1 runs its own few-call arithmetic (kernels/inference.py _one_step, and the
+    LSTM's one-tanh pointwise): the same numbers as the training kernels."""
+    m = make(kind, num_layers=2, bias=bias)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(1, 1, D))
+    h0 = rng.normal(size=(2, 1, H))
+    hx = (h0, rng.normal(size=(2, 1, H))) if kind == "lstm" else h0
+    want_out, want_h = training_forward(m, x, hx)
+    with no_grad():
+        out, h = m(x, hx)
+    assert_same(out, want_out)
+    assert_same(h, want_h)

@@ -139,7 +139,6 @@ def gru_infer_step(rz, n_x, n, h, tmp):
 from ._fast import workspace as _ws                                   # noqa: E402
 from ._fast.layout import bias_in_product, gate_blocks, states_with_ones   # noqa: E402
 from .gru import gru_pointwise_forward                                # noqa: E402
-from .lstm import lstm_pointwise_forward                              # noqa: E402
 
 
 def _projections(x, W_ih, proj):
@@ -181,12 +180,28 @@ def _finish(hs, mask, H):
     return out, h_T
 
 
+def _one_step(proj, h0, W_hh, b_ih, b_hh):
+    """T = 1 (a decoder's or a user's step-by-step loop): the pre-activations W_ih x + b_ih +
+    W_hh h0 + b_hh as one (B, G) array, with no buffer set up for a recurrence (at B = 1 the
+    set-up would cost more than the step's arithmetic). A length mask is all True at T = 1."""
+    a = proj[0]
+    a += np.matmul(h0, W_hh.T)
+    if b_ih is not None:
+        a += b_ih
+        a += b_hh
+    return a
+
+
 def rnn_infer(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, nonlinearity="tanh",
               proj=None):
     """rnn_forward without the cache: x (T, B, D) (or proj (T, B, H) = W_ih x_t given, whose
     buffer is then used), h0 (B, H), mask (T, B) or None -> out (T, B, H), h_T (B, H)."""
     H = W_hh.shape[0]
     proj = _projections(x, W_ih, proj)
+    if proj.shape[0] == 1:
+        h = _one_step(proj, h0, W_hh, b_ih, b_hh)
+        np.tanh(h, out=h) if nonlinearity == "tanh" else np.maximum(h, 0, out=h)
+        return h[None], h
     bias = None if b_ih is None else b_ih + b_hh
     hs, h_in, W_T = _recurrence(proj, h0, W_hh, bias, H)
     pad = None if mask is None else ~mask[:, :, None]
@@ -203,21 +218,48 @@ def rnn_infer(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, nonlinearity="
     return _finish(hs, mask, H)
 
 
+def _lstm_pointwise(g, c, tmp, h):
+    """lstm_pointwise_forward with one transcendental for all four gates: g (4, B, H), the
+    pre-activations [a_i, a_f, a_g, a_o] as gate blocks (overwritten with the gates), c (B, H)
+    updated in place, h (B, H) written, tmp (B, H) scratch. sigmoid(a) = (1 + tanh(a / 2)) / 2,
+    so ONE tanh call serves every gate (as in lstm_infer_step): on this machine's float32 a
+    tanh is cheaper than the exp the training kernels' sigmoid uses, and there are fewer
+    passes (docs/performance.md)."""
+    i_f, o = g[:2], g[3]
+    i_f *= 0.5
+    o *= 0.5
+    np.tanh(g, out=g)
+    for s in (i_f, o):
+        s *= 0.5
+        s += 0.5
+    c *= g[1]
+    np.multiply(g[0], g[2], out=tmp)
+    c += tmp
+    np.tanh(c, out=tmp)
+    np.multiply(o, tmp, out=h)
+
+
 def lstm_infer(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, proj=None):
     """lstm_forward without the cache: x (T, B, D) (or proj (T, B, 4H) given), h0, c0 (B, H),
     mask (T, B) or None -> out (T, B, H), h_T, c_T (B, H)."""
     H = W_hh.shape[1]
     proj = _projections(x, W_ih, proj)
     T, B = proj.shape[:2]
+    c = np.array(c0, dtype=proj.dtype)                  # updated in place, returned
+    tanh_c = np.empty((B, H), proj.dtype)
+    if T == 1:
+        a = _one_step(proj, h0, W_hh, b_ih, b_hh)
+        h = np.empty((B, H), proj.dtype)
+        g = gate_blocks(a, 4)
+        _lstm_pointwise(g if B == 1 else np.ascontiguousarray(g), c, tanh_c, h)
+        return h[None], h, c
     bias = None if b_ih is None else b_ih + b_hh
     hs, h_in, W_T = _recurrence(proj, h0, W_hh, bias, H)
-    c = np.array(c0, dtype=proj.dtype)                  # updated in place, returned
     a = np.empty((B, 4 * H), proj.dtype)
     # Gate-major scratch: the add that joins the two parts of the pre-activations writes
     # each gate as one contiguous block (lstm.py: 3x faster element-wise work). At B = 1 the
     # column blocks of a are contiguous already.
     g = a.reshape(4, 1, H) if B == 1 else np.empty((4, B, H), proj.dtype)
-    tanh_c = np.empty((B, H), proj.dtype)
     pad = None if mask is None else ~mask[:, :, None]
     c_prev = None if mask is None else np.empty_like(c)
     for t in range(T):
@@ -225,7 +267,7 @@ def lstm_infer(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, proj=None
         np.add(gate_blocks(a, 4), gate_blocks(proj[t], 4), out=g)
         if pad is not None:
             np.copyto(c_prev, c)
-        lstm_pointwise_forward(g, c, c, tanh_c, hs[t + 1, :, :H])
+        _lstm_pointwise(g, c, tanh_c, hs[t + 1, :, :H])
         if pad is not None:
             np.copyto(hs[t + 1], hs[t], where=pad[t])
             np.copyto(c, c_prev, where=pad[t])
@@ -239,6 +281,15 @@ def gru_infer(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, proj=None):
     H = W_hh.shape[1]
     proj = _projections(x, W_ih, proj)
     T, B = proj.shape[:2]
+    gates = np.empty((3, B, H), proj.dtype)
+    if T == 1:
+        ax, ah = proj[0], np.matmul(h0, W_hh.T)
+        if b_ih is not None:
+            ax += b_ih
+            ah += b_hh
+        h = np.empty((B, H), proj.dtype)
+        gru_pointwise_forward(ax, ah, h0, gates, h)
+        return h[None], h
     bias = None
     if b_ih is not None:                # as in gru.py: b_in outside r * (.), the rest in the product
         proj[:, :, 2 * H:] += b_ih[2 * H:]
@@ -250,7 +301,6 @@ def gru_infer(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, proj=None):
         bias, b_hn = None, bias[2 * H:]
     hs, h_in, W_T = _recurrence(proj, h0, W_hh, bias, H)
     ah = np.empty((B, 3 * H), proj.dtype)
-    gates = np.empty((3, B, H), proj.dtype)
     pad = None if mask is None else ~mask[:, :, None]
     for t in range(T):
         np.matmul(h_in[t], W_T, out=ah)

@@ -126,6 +126,7 @@ class _RNNBase(Module):
         if mask is not None:   # padding must not reach any gradient, even as 0 * nan
             x = np.where(mask[:, :, None], x, 0)
         finals = [np.empty_like(s) for s in states]
+        grad = is_grad_enabled()
         layer_in, layer_caches = x, []
         for layer in range(self.num_layers):
             keep = None
@@ -139,12 +140,12 @@ class _RNNBase(Module):
                         [None if p is None else p.data for p in self._groups[k]], mask)
                 if folded is not None and layer == 0:
                     ids, table = folded
-                    fast = None if is_grad_enabled() else self._kernel_infer(
+                    fast = None if grad else self._kernel_infer(
                         *args, proj=np.take(table, ids, axis=0))
                     out, final, cache = (*fast, None) if fast else \
                         self._kernel_forward_gathered(ids, table, *args[1:])
                 else:
-                    fast = None if is_grad_enabled() else self._kernel_infer(*args)
+                    fast = None if grad else self._kernel_infer(*args)
                     out, final, cache = (*fast, None) if fast else self._kernel_forward(*args)
                 outs.append(out if d == 0 else rev(out))
                 dir_caches.append(cache)
@@ -153,8 +154,9 @@ class _RNNBase(Module):
             layer_in = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)
             layer_caches.append((keep, dir_caches))
         out = layer_in.transpose(1, 0, 2) if self.batch_first else layer_in
-        state_shapes = dict(zip(("dh_n", "dc_n")[:self.n_states], (f.shape for f in finals)))
-        self._push((layer_caches, rev, mask), dout=out.shape, **state_shapes)
+        if grad:
+            state_shapes = dict(zip(("dh_n", "dc_n")[:self.n_states], (f.shape for f in finals)))
+            self._push((layer_caches, rev, mask), dout=out.shape, **state_shapes)
         return out, (finals[0] if self.n_states == 1 else tuple(finals))
 
     def _initial_states(self, hx, B):
