@@ -1,4 +1,5 @@
-"""Seq2Seq: an encoder-decoder (GRU or LSTM) with teacher forcing and greedy decoding.
+"""Seq2Seq: an encoder-decoder (GRU or LSTM), optionally with attention; teacher forcing, greedy and
+beam-search decoding.
 
     src (B, S) padded, src_lengths (B,) -> Embedding -> encoder -> its final state (h_n)
     tgt_in (B, U) = [BOS, y_1, ..., y_{U-1}] -> Embedding -> decoder, started from that state
