@@ -71,7 +71,7 @@ def save_checkpoint(path, arrays, meta):
     doc = {"format": FORMAT, "version": VERSION, **meta}
     text = json.dumps(doc, indent=1)
     arrays = {"__meta__": np.frombuffer(text.encode("utf-8"), dtype=np.uint8),
-              **{k: np.ascontiguousarray(v) for k, v in arrays.items()}}
+              **{k: np.asarray(v, order="C") for k, v in arrays.items()}}   # keeps 0-d arrays 0-d
     digest = np.frombuffer(_digest(arrays), dtype=np.uint8)
     _atomic_write(npz_path, lambda f: np.savez(f, __sha256__=digest, **arrays))
     _atomic_write(json_path, lambda f: f.write(text.encode("utf-8")))
