@@ -133,6 +133,10 @@ def test_notebook_runs_top_to_bottom(path, kernel_env):
     assert drawing and not blank, f"cells that draw but showed no picture: {blank}"
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "NOT MET" not in text
+    if path.name.startswith("visualize"):      # curves, gates, saturation, gradients; units, samples
+        outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+        assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4
+        assert sum("text/html" in o.get("data", {}) for o in outputs) >= 2
 
 
 @pytest.mark.parametrize("lab, mutant, missed", [
