@@ -356,9 +356,10 @@ def test_no_grad_keeps_no_caches(rng):
         assert m._caches == []
     with pytest.raises(RuntimeError, match="no_grad"):
         net_lstm.backward(out)
-    # the forward values are the same as with gradients on
+    # the forward values are the same as with gradients on (to round-off: under no_grad the
+    # cache-free kernels of kernels/inference.py compute the same function, arranged differently)
     out2, _ = net_lstm(x)
-    np.testing.assert_array_equal(out, out2)
+    np.testing.assert_allclose(out, out2, rtol=0, atol=1e-12)
 
 
 def test_no_grad_restores_state_after_an_exception():

@@ -51,8 +51,8 @@ Backward, given dh_t:
 """
 import numpy as np
 
-from ._fast import folding
 from ._fast import workspace as ws
+from ._fast.folding import Gathered
 from .cache import Cache
 from ._fast.layout import bias_in_product, gate_blocks, states_with_ones, weight_with_bias
 from .activations import sigmoid
@@ -241,31 +241,19 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reset_after=
     """
     if not reset_after:
         return _reset_before_sequence(x, h0, W_ih, W_hh, b_ih, b_hh, mask)
-    return _reset_after_sequence(x, None, h0, W_ih, W_hh, b_ih, b_hh, mask)
-
-
-def gru_forward_gathered(ids, table, h0, W_hh, b_ih=None, b_hh=None, mask=None):
-    """gru_forward (reset-after) for token inputs with the embedding folded in
-    (_fast/folding.py): ids (T, B) ints, table (V, 3H) = W_ih E^T, so that W_ih x_t =
-    table[ids[t]] is looked up. gru_backward on this cache returns the gradient of the
-    table (V, 3H) in dx's place and None for dW_ih."""
-    return _reset_after_sequence(None, (ids, table), h0, None, W_hh, b_ih, b_hh, mask)
-
-
-def _reset_after_sequence(x, gathered, h0, W_ih, W_hh, b_ih, b_hh, mask):
-    T, B = x.shape[:2] if gathered is None else gathered[0].shape
+    T, B, D = x.shape
     H = W_hh.shape[1]
-    dt = W_hh.dtype if x is None else x.dtype
+    dt = x.dtype
     # One (T + 1)-slot buffer: slots 1..T hold the input projections of all T steps (one
     # product); slot t then receives the gates of step t, gate-major, written over the
     # projection of step t - 1, already used.
     buf = ws.empty((T + 1, 3 * B * H), dt)
     proj = buf[1:].reshape(T, B, 3 * H)
     gates = buf[:T].reshape(T, 3, B, H)
-    if gathered is None:
-        np.matmul(x.reshape(T * B, x.shape[2]), W_ih.T, out=proj.reshape(T * B, 3 * H))
+    if isinstance(x, Gathered):                     # gru_forward_gathered: looked up
+        x.project(out=proj)
     else:
-        folding.gather(gathered[1], gathered[0], out=proj)
+        np.matmul(x.reshape(T * B, D), W_ih.T, out=proj.reshape(T * B, 3 * H))
     # Biases: b_hr, b_hz and b_hn ride along in the recurrent product (hs[t] = [h_{t-1}, 1],
     # see _fast/layout.py), and so do b_ir, b_iz, which add to the same sums. b_in sits outside
     # r * (.), so it is added to the projections' n block.
@@ -296,8 +284,7 @@ def _reset_after_sequence(x, gathered, h0, W_ih, W_hh, b_ih, b_hh, mask):
     out = hs[1:, :, :H]
     out = out.copy() if mask is None else np.multiply(out, mask[:, :, None])
     cache = Cache(x=x, hs=hs, gates=gates, hn=hn, mask=mask, W_ih=W_ih, W_hh=W_hh,
-                     has_bias=b_ih is not None, reset_after=True,
-                     gathered=None if gathered is None else (gathered[0], gathered[1].shape[0]))
+                     has_bias=b_ih is not None, reset_after=True)
     ws.give_back_when_dead(cache, buf, hs, hn)      # recycled for the next call
     return (out, hs[T, :, :H].copy()), cache
 
@@ -326,16 +313,24 @@ def _reset_before_sequence(x, h0, W_ih, W_hh, b_ih, b_hh, mask):
     return (out, hs[T].copy()), cache
 
 
+def gru_forward_gathered(ids, table, h0, W_hh, b_ih=None, b_hh=None, mask=None):
+    """gru_forward (reset-after) for token inputs with the embedding folded in
+    (_fast/folding.py): ids (T, B) ints, table (V, 3H) = W_ih E^T, so that W_ih x_t =
+    table[ids[t]] is looked up. gru_backward on this cache returns the gradient of the
+    table (V, 3H) in dx's place and None for dW_ih."""
+    return gru_forward(Gathered(ids, table), h0, None, W_hh, b_ih, b_hh, mask)
+
+
 def gru_backward(dout, dh_T, cache):
     """dout (T, B, H), dh_T (B, H) or None -> dx (T, B, D), dh0 (B, H), param grads."""
     cache.use("gru_backward")
     x, hs, gates, mask = cache["x"], cache["hs"], cache["gates"], cache["mask"]
     W_ih, W_hh, has_bias, reset_after = cache["W_ih"], cache["W_hh"], cache["has_bias"], cache["reset_after"]
     extra = cache["hn"] if reset_after else cache["rh"]     # what the n gate's backward needs
-    T, B = hs.shape[0] - 1, hs.shape[1]
+    T, B, D = x.shape
     H = W_hh.shape[1]
     N = T * B
-    dt = hs.dtype
+    dt = x.dtype
     dh = np.zeros((B, H), dt) if dh_T is None else np.array(dh_T, dtype=dt)
     rec = np.empty((B, H), dt)
     if mask is not None:
@@ -362,13 +357,11 @@ def gru_backward(dout, dh_T, cache):
             np.copyto(dh, dh_pad, where=pad[t])
     dg2 = dg.reshape(N, 4 * H)
     dW_hb = np.matmul(dg2[:, :3 * H].T, hs[:T].reshape(N, H + 1))   # [dW_hh, db_hh]
-    if cache.get("gathered") is not None:   # dx is the table's gradient, per-id sums of dax
-        one_hot = folding.indicator(*cache["gathered"], dt)
-        dW_ih, dx = None, np.empty((one_hot.shape[0], 3 * H), dt)
-        np.matmul(one_hot, dg2[:, :2 * H], out=dx[:, :2 * H])
-        np.matmul(one_hot, dg2[:, 3 * H:], out=dx[:, 2 * H:])
+    if isinstance(x, Gathered):     # the table's gradient in dx's place; dW_ih is the caller's
+        dW_ih, dx = None, np.empty((x.table.shape[0], 3 * H), dt)
+        x.sum_by_id(dg2[:, :2 * H], out=dx[:, :2 * H])
+        x.sum_by_id(dg2[:, 3 * H:], out=dx[:, 2 * H:])
     else:
-        D = x.shape[2]
         x2 = x.reshape(N, D)
         dW_ih = np.empty_like(W_ih)
         np.matmul(dg2[:, :2 * H].T, x2, out=dW_ih[:2 * H])

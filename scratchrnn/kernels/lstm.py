@@ -46,8 +46,8 @@ Backward, given dh_t and dc_t (from step t+1 and from the output at t):
 """
 import numpy as np
 
-from ._fast import folding
 from ._fast import workspace as ws
+from ._fast.folding import Gathered
 from .cache import Cache
 from ._fast.layout import bias_in_product, gate_blocks, states_with_ones, weight_with_bias
 from .activations import sigmoid, tanh_via_sigmoid_
@@ -151,30 +151,18 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None):
     step is padding, so (h, c) are carried over unchanged and the output is zero.
     Returns (out (T, B, H), h_T, c_T), cache.
     """
-    return _forward(x, None, h0, c0, W_ih, W_hh, b_ih, b_hh, mask)
-
-
-def lstm_forward_gathered(ids, table, h0, c0, W_hh, b_ih=None, b_hh=None, mask=None):
-    """lstm_forward for token inputs with the embedding folded in (_fast/folding.py): ids
-    (T, B) ints, table (V, 4H) = W_ih E^T, so that W_ih x_t = table[ids[t]] is looked up.
-    lstm_backward on this cache returns the gradient of the table (V, 4H) in dx's place
-    and None for dW_ih."""
-    return _forward(None, (ids, table), h0, c0, None, W_hh, b_ih, b_hh, mask)
-
-
-def _forward(x, gathered, h0, c0, W_ih, W_hh, b_ih, b_hh, mask):
-    T, B = x.shape[:2] if gathered is None else gathered[0].shape
+    T, B, D = x.shape
     H = W_hh.shape[1]
-    dt = W_hh.dtype if x is None else x.dtype
+    dt = x.dtype
     buf = ws.empty((T + 1, 4 * B * H), dt)          # see the module docstring
     proj = buf[1:].reshape(T, B, 4 * H)             # slots 1..T: input projections, ...
     gates = buf[:T].reshape(T, 4, B, H)             # ... slot t: gates of step t, gate-major
     # All T input projections in one product. The biases ride along in the recurrent
     # product: hs[t] = [h_{t-1}, 1] and W = [W_hh, b_ih + b_hh] (see _fast/layout.py).
-    if gathered is None:
-        np.matmul(x.reshape(T * B, x.shape[2]), W_ih.T, out=proj.reshape(T * B, 4 * H))
+    if isinstance(x, Gathered):                     # lstm_forward_gathered: looked up
+        x.project(out=proj)
     else:
-        folding.gather(gathered[1], gathered[0], out=proj)
+        np.matmul(x.reshape(T * B, D), W_ih.T, out=proj.reshape(T * B, 4 * H))
     hs = states_with_ones(T, B, H, dt)              # hs[t] = [h_{t-1}, 1], hs[0] from h0
     bias = None if b_ih is None else b_ih + b_hh
     if bias is not None and bias_in_product(T, B, H):
@@ -201,10 +189,17 @@ def _forward(x, gathered, h0, c0, W_ih, W_hh, b_ih, b_hh, mask):
     else:
         out = np.multiply(hs[1:, :, :H], mask[:, :, None])
     cache = Cache(x=x, hs=hs, cs=cs, tanh_cs=tanh_cs, buf=buf, mask=mask, W_ih=W_ih,
-                  W_hh=W_hh, has_bias=b_ih is not None,
-                  gathered=None if gathered is None else (gathered[0], gathered[1].shape[0]))
+                  W_hh=W_hh, has_bias=b_ih is not None)
     ws.give_back_when_dead(cache, buf, hs, cs, tanh_cs)   # recycled for the next call
     return (out, hs[T, :, :H].copy(), cs[T].copy()), cache
+
+
+def lstm_forward_gathered(ids, table, h0, c0, W_hh, b_ih=None, b_hh=None, mask=None):
+    """lstm_forward for token inputs with the embedding folded in (_fast/folding.py): ids
+    (T, B) ints, table (V, 4H) = W_ih E^T, so that W_ih x_t = table[ids[t]] is looked up.
+    lstm_backward on this cache returns the gradient of the table (V, 4H) in dx's place
+    and None for dW_ih."""
+    return lstm_forward(Gathered(ids, table), h0, c0, None, W_hh, b_ih, b_hh, mask)
 
 
 def lstm_backward(dout, dh_T, dc_T, cache):
@@ -215,9 +210,9 @@ def lstm_backward(dout, dh_T, dc_T, cache):
     cache.use("lstm_backward")
     x, hs, cs, tanh_cs, buf = cache["x"], cache["hs"], cache["cs"], cache["tanh_cs"], cache["buf"]
     mask, W_ih, W_hh = cache["mask"], cache["W_ih"], cache["W_hh"]
-    T, B = hs.shape[0] - 1, hs.shape[1]
+    T, B, D = x.shape
     H = W_hh.shape[1]
-    dt = hs.dtype
+    dt = x.dtype
     gates = buf[:T].reshape(T, 4, B, H)
     da = buf[1:].reshape(T, B, 4 * H)   # da[t] overwrites gates[t + 1], used before step t
     da_t = ws.empty((4, B, H), dt)                # one step's da, gate-major
@@ -252,10 +247,10 @@ def lstm_backward(dout, dh_T, dc_T, cache):
     dW_hb = np.matmul(da2.T, hs[:T].reshape(T * B, H + 1))   # [dW_hh, db]: see _fast/layout.py
     dW_hh = dW_hb[:, :H]
     db = dW_hb[:, H] if cache["has_bias"] else None
-    if cache["gathered"] is not None:   # dx is the table's gradient, per-id sums of da
-        dW_ih, dx = None, np.matmul(folding.indicator(*cache["gathered"], dt), da2)
+    if isinstance(x, Gathered):     # the table's gradient in dx's place; dW_ih is the caller's
+        dW_ih, dx = None, x.sum_by_id(da2)
     else:
-        dW_ih = np.matmul(da2.T, x.reshape(T * B, x.shape[2]))
-        dx = np.matmul(da2, W_ih).reshape(T, B, x.shape[2])
+        dW_ih = np.matmul(da2.T, x.reshape(T * B, D))
+        dx = np.matmul(da2, W_ih).reshape(T, B, D)
     ws.give_back(da_t, dout_valid if mask is not None else None)
     return dx, dh, dc, (dW_ih, dW_hh, db, db)

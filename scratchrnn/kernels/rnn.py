@@ -31,8 +31,8 @@ Backward, given dh_t (from the output at t and from step t+1):
 """
 import numpy as np
 
-from ._fast import folding
 from ._fast import workspace as ws
+from ._fast.folding import Gathered
 from .cache import Cache
 from ._fast.layout import bias_in_product, states_with_ones, weight_with_bias
 
@@ -90,25 +90,12 @@ def rnn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, nonlinearity
     _fast/layout.py), is written straight into h_t's slot, then activated in place.
     """
     T, B, D = x.shape
-    a = np.matmul(x.reshape(T * B, D), W_ih.T).reshape(T, B, W_hh.shape[0])
-    return _recurrence(a, x, None, h0, W_ih, W_hh, b_ih, b_hh, mask, nonlinearity)
-
-
-def rnn_forward_gathered(ids, table, h0, W_hh, b_ih=None, b_hh=None, mask=None,
-                         nonlinearity="tanh"):
-    """rnn_forward for token inputs with the embedding folded in (_fast/folding.py): ids
-    (T, B) ints, table (V, H) = W_ih E^T, so that W_ih x_t = table[ids[t]] is looked up.
-    rnn_backward on this cache returns the gradient of the table (V, H) in dx's place and
-    None for dW_ih."""
-    a = np.empty(ids.shape + (W_hh.shape[0],), W_hh.dtype)
-    folding.gather(table, ids, out=a)
-    return _recurrence(a, None, (ids, table.shape[0]), h0, None, W_hh, b_ih, b_hh, mask,
-                       nonlinearity)
-
-
-def _recurrence(a, x, gathered, h0, W_ih, W_hh, b_ih, b_hh, mask, nonlinearity):
-    T, B, H = a.shape
-    hs = states_with_ones(T, B, H, a.dtype)
+    H = W_hh.shape[0]
+    if isinstance(x, Gathered):                     # rnn_forward_gathered: looked up
+        a = x.project()
+    else:
+        a = np.matmul(x.reshape(T * B, D), W_ih.T).reshape(T, B, H)
+    hs = states_with_ones(T, B, H, x.dtype)
     hs[0, :, :H] = h0
     bias = None if b_ih is None else b_ih + b_hh
     if bias is not None and bias_in_product(T, B, H):
@@ -131,9 +118,18 @@ def _recurrence(a, x, gathered, h0, W_ih, W_hh, b_ih, b_hh, mask, nonlinearity):
     else:
         np.multiply(hs[1:, :, :H], mask[:, :, None], out=out)   # zero past each end
     cache = Cache(x=x, hs=hs, mask=mask, W_ih=W_ih, W_hh=W_hh, has_bias=b_ih is not None,
-                     nonlinearity=nonlinearity, gathered=gathered)
+                     nonlinearity=nonlinearity)
     ws.give_back_when_dead(cache, hs)               # recycled for the next call
     return (out, hs[T, :, :H].copy()), cache
+
+
+def rnn_forward_gathered(ids, table, h0, W_hh, b_ih=None, b_hh=None, mask=None,
+                         nonlinearity="tanh"):
+    """rnn_forward for token inputs with the embedding folded in (_fast/folding.py): ids
+    (T, B) ints, table (V, H) = W_ih E^T, so that W_ih x_t = table[ids[t]] is looked up.
+    rnn_backward on this cache returns the gradient of the table (V, H) in dx's place and
+    None for dW_ih."""
+    return rnn_forward(Gathered(ids, table), h0, None, W_hh, b_ih, b_hh, mask, nonlinearity)
 
 
 def rnn_backward(dout, dh_T, cache):
@@ -141,9 +137,9 @@ def rnn_backward(dout, dh_T, cache):
     cache.use("rnn_backward")
     x, hs, mask, W_ih, W_hh = cache["x"], cache["hs"], cache["mask"], cache["W_ih"], cache["W_hh"]
     has_bias, nonlinearity = cache["has_bias"], cache["nonlinearity"]
-    T, B = hs.shape[0] - 1, hs.shape[1]
+    T, B, D = x.shape
     H = W_hh.shape[0]
-    dt = hs.dtype
+    dt = x.dtype
     da = ws.empty((T, B, H), dt)
     dh = np.zeros((B, H), dtype=dt) if dh_T is None else np.array(dh_T, dtype=dt)
     if mask is None:
@@ -167,10 +163,10 @@ def rnn_backward(dout, dh_T, cache):
     da2 = da.reshape(T * B, H)
     dW_hb = np.matmul(da2.T, hs[:T].reshape(T * B, H + 1))   # [dW_hh, db]: see _fast/layout.py
     db = dW_hb[:, H] if has_bias else None
-    if cache["gathered"] is not None:   # dx is the table's gradient, per-id sums of da
-        dW_ih, dx = None, np.matmul(folding.indicator(*cache["gathered"], dt), da2)
+    if isinstance(x, Gathered):     # the table's gradient in dx's place; dW_ih is the caller's
+        dW_ih, dx = None, x.sum_by_id(da2)
     else:
-        dW_ih = np.matmul(da2.T, x.reshape(T * B, x.shape[2]))
-        dx = np.matmul(da2, W_ih).reshape(T, B, x.shape[2])
+        dW_ih = np.matmul(da2.T, x.reshape(T * B, D))
+        dx = np.matmul(da2, W_ih).reshape(T, B, D)
     ws.give_back(da)
     return dx, dh, (dW_ih, dW_hb[:, :H], db, db)
