@@ -326,3 +326,29 @@ def test_python_m_scratchrnn_export_runs_the_program(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "m.safetensors").stat().st_size > 0
+
+
+def test_export_without_safetensors_says_what_to_install(tmp_path, monkeypatch, capsys):
+    trained_charlm(tmp_path, "lstm", steps=1)
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)     # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'scratchrnn\[export\]'"):
+        interop.export_safetensors(tmp_path / "ck", tmp_path / "m.safetensors")
+    from scratchrnn.cli import export
+    assert export.main(["--checkpoint", str(tmp_path / "ck"), "--out", str(tmp_path / "m")]) == 2
+    assert "needs the safetensors package" in capsys.readouterr().err
+
+
+def test_the_export_rebuilds_in_numpy_too(tmp_path):
+    """The metadata is enough for scratchrnn itself: CharLM(**config) + load_state_dict."""
+    pytest.importorskip("safetensors")
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+    model, vocab, ids = trained_charlm(tmp_path, "gru", dtype=np.float32)
+    out = tmp_path / "m.safetensors"
+    interop.export_safetensors(tmp_path / "ck", out)
+    with safe_open(str(out), "np") as f:
+        meta = f.metadata()
+    again = CharLM(**json.loads(meta["config"]))
+    again.load_state_dict(load_file(str(out)))
+    x = ids[:20].reshape(10, 2)
+    np.testing.assert_array_equal(again.eval()(x)[0], model(x)[0])
