@@ -32,8 +32,8 @@ import traceback
 
 import numpy as np
 
-# Variables that MPI launchers set in each process they start: MPICH/Intel (hydra), Open MPI,
-# PMIx (Open MPI 5, Slurm's srun --mpi=pmix).
+# Variables that launchers set in each process they start: MPICH/Intel (hydra), Open MPI, PMIx
+# (Open MPI 5, srun --mpi=pmix), Slurm's srun.
 _LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS")
 _LAUNCHER_RANK = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
 
@@ -109,7 +109,8 @@ class DataParallel:
         model.rng = shared
 
     def take_rows(self, state):
-        """A hidden state for the global batch (num_layers, B, H) (LSTM: a pair) -> this rank's rows."""
+        """A hidden state of the global batch, (num_layers, B, H) (LSTM: a pair) -> this rank's
+        rows of it."""
         if self.size == 1 or state is None:
             return state
         if isinstance(state, tuple):
@@ -138,9 +139,9 @@ class DataParallel:
             return loss
         from mpi4py import MPI
         sizes = [p.grad.size for p in params]
-        n = sum(sizes)
-        if self._buffer is None or self._buffer.size != n + 2 or self._buffer.dtype != params[0].grad.dtype:
-            self._buffer = np.empty(n + 2, params[0].grad.dtype)
+        n, dtype = sum(sizes), params[0].grad.dtype
+        if self._buffer is None or self._buffer.shape != (n + 2,) or self._buffer.dtype != dtype:
+            self._buffer = np.empty(n + 2, dtype)      # made once, reused every step
         buf = self._buffer
         np.concatenate([p.grad.ravel() for p in params], out=buf[:n])
         buf[:n] *= tokens
@@ -207,8 +208,9 @@ class DataParallel:
         except BaseException as e:
             if self.size == 1 or isinstance(e, SystemExit) and e.code in (0, None):
                 raise
-            sys.__stderr__.write(f"rank {self.rank} of {self.size} failed, ending the run (MPI "
-                                 f"Abort):\n" + "".join(traceback.format_exception(type(e), e, e.__traceback__)))
+            report = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+            sys.__stderr__.write(f"rank {self.rank} of {self.size} failed, ending the run "
+                                 f"(MPI Abort):\n{report}")
             sys.__stderr__.flush()
             self.comm.Abort(1)
 

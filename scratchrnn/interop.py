@@ -126,7 +126,7 @@ def to_torch(model):
 
 
 def _recurrent_to_torch(torch, layer):
-    name = _RECURRENT_NAMES[type(layer)] if type(layer) in _RECURRENT_NAMES else type(layer).__name__
+    name = _RECURRENT_NAMES.get(type(layer), type(layer).__name__)
     if isinstance(layer, LSTM) and (layer.peephole or layer.coupled):
         which = " and ".join(n + "=True" for n in ("peephole", "coupled") if getattr(layer, n))
         raise ValueError(f"to_torch: an LSTM with {which} has no torch.nn counterpart "
@@ -213,9 +213,9 @@ _CHARLM_CHILDREN = ("embedding", "rnn", "dropout", "decoder")
 
 def _looks_like_charlm(nn, module):
     children = dict(module.named_children())
-    return set(children) == set(_CHARLM_CHILDREN) and isinstance(children["embedding"], nn.Embedding) \
-        and isinstance(children["rnn"], nn.RNNBase) and isinstance(children["dropout"], nn.Dropout) \
-        and isinstance(children["decoder"], nn.Linear)
+    kinds = (nn.Embedding, nn.RNNBase, nn.Dropout, nn.Linear)
+    return set(children) == set(_CHARLM_CHILDREN) and all(
+        isinstance(children[name], kind) for name, kind in zip(_CHARLM_CHILDREN, kinds))
 
 
 def _charlm_from_torch(nn, module, rng):

@@ -18,7 +18,8 @@ from scratchrnn import interop, optim                                   # noqa: 
 from scratchrnn.checkpoint import CheckpointError, load_model, save_checkpoint  # noqa: E402
 from scratchrnn.data import CharVocab, vocab_from_dict                  # noqa: E402
 from scratchrnn.models import CharLM                                    # noqa: E402
-from scratchrnn.nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, softmax_cross_entropy  # noqa: E402
+from scratchrnn.nn import (GRU, LSTM, RNN, Dropout, Embedding, Linear,  # noqa: E402
+                           softmax_cross_entropy)
 
 TOL = {np.float64: 1e-9, np.float32: 1e-5}
 TEXT = "to be, or not to be: that is the question.\n" * 4
@@ -256,7 +257,8 @@ def _lm(**changes):
     (_lm(rnn=torch.nn.RNN(4, 6, nonlinearity="relu")), ValueError, "nonlinearity='relu'"),
     (_lm(decoder=torch.nn.Linear(6, 11)), ValueError, "decoder.out_features 11 != vocabulary size 10"),
     (_lm(dropout=torch.nn.Dropout(0.5)), ValueError, r"rnn.dropout 0.0 != dropout.p 0.5"),
-    (_lm(embedding=torch.nn.Embedding(10, 4, padding_idx=1)), ValueError, "its embedding with padding_idx"),
+    (_lm(embedding=torch.nn.Embedding(10, 4, padding_idx=1)), ValueError,
+     "its embedding with padding_idx"),
 ], ids=["proj_size", "padding_idx", "max_norm", "float16", "cell", "sequential", "charlm-bidir",
         "charlm-relu", "charlm-shapes", "charlm-two-dropouts", "charlm-padding"])
 def test_from_torch_refuses_what_scratchrnn_lacks(module, error, match):
@@ -310,9 +312,10 @@ def test_export_program_writes_the_file_and_refuses_bad_input(tmp_path, capsys):
     assert sorted(arrays) == sorted(want)
     for k in want:
         np.testing.assert_array_equal(arrays[k], want[k], err_msg=k)
-    for argv, message in [(["--out", str(out)], "required: --checkpoint"),
-                          (["--checkpoint", str(tmp_path / "none"), "--out", str(out)], "does not exist"),
-                          (["--checkpoint", str(tmp_path / "ck"), "--out", str(tmp_path)], "cannot write --out")]:
+    bad = [(["--out", str(out)], "required: --checkpoint"),
+           (["--checkpoint", str(tmp_path / "none"), "--out", str(out)], "does not exist"),
+           (["--checkpoint", str(tmp_path / "ck"), "--out", str(tmp_path)], "cannot write --out")]
+    for argv, message in bad:
         assert export.main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1, err

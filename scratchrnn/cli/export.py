@@ -21,7 +21,8 @@ def build_parser():
                description="Write a language model checkpoint's weights as safetensors.")
     p.add_argument("--checkpoint", required=True, metavar="PATH", default=argparse.SUPPRESS,
                    help="a checkpoint (NAME, NAME.npz or NAME.json) or a save dir (its 'last')")
-    p.add_argument("--out", required=True, metavar="FILE", default=argparse.SUPPRESS, help="the .safetensors file to write")
+    p.add_argument("--out", required=True, metavar="FILE", default=argparse.SUPPRESS,
+                   help="the .safetensors file to write")
     return p
 
 
