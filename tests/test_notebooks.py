@@ -152,6 +152,23 @@ def test_a_wrong_implementation_fails_its_notebook(lab, mutant, missed, kernel_e
     assert "checks missed their target" in str(err.value) and missed in str(err.value)
 
 
+def test_visualize_reads_a_saved_run(tmp_path, kernel_env):
+    """With runs/shakespeare/best beside notebooks/, visualize shows that model (full size: the
+    quick mode always trains its own)."""
+    from scratchrnn.training import make_config, train
+    kernel_env.delenv("SCRATCHRNN_NOTEBOOK_QUICK")
+    run = tmp_path / "runs" / "shakespeare"
+    train(make_config(save_dir=str(run), max_steps=20, hidden_size=16, num_layers=2, embedding_dim=8,
+                      seq_length=16, batch_size=8, eval_interval=10, print_every=1e9, val_frac=0.002,
+                      test_frac=0.001),
+          out=lambda *args: None)
+    (tmp_path / "notebooks").mkdir()
+    shutil.copyfile(ROOT / "notebooks" / "visualize.ipynb", tmp_path / "notebooks" / "visualize.ipynb")
+    nb = execute(tmp_path / "notebooks" / "visualize.ipynb")
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert f"using the trained model in {run}" in text and "LSTM 2 x 16" in text
+
+
 def _first_error(nb):
     for i, c in enumerate(nb.cells):
         if any(o.output_type == "error" for o in c.get("outputs", [])):
