@@ -88,3 +88,12 @@ def test_cli_divergence_exits_3(capsys):
     assert classify.main(["--learning_rate", "100", "--epochs", "1", "--data_size", "300",
                           "--hidden_size", "8", "--clip", "0"]) == 3
     assert "try a lower --learning_rate" in capsys.readouterr().err
+
+
+def test_cli_accepts_max_grad_norm_as_train_does(capsys):
+    """The course's flag name: --max_grad_norm is --clip, as in python -m scratchrnn.train."""
+    assert classify.build_parser().parse_args(["--max_grad_norm", "2.5"]).clip == 2.5
+    assert classify.main(["--learning_rate", "100", "--epochs", "1", "--data_size", "300",
+                          "--hidden_size", "8", "--max_grad_norm", "0"]) == 3
+    assert "try a lower --learning_rate" in capsys.readouterr().err
+    assert "None" not in classify.build_parser().format_help()

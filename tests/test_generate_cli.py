@@ -91,10 +91,10 @@ def make_bad_checkpoint(kind, tmp_path):
 
 @pytest.mark.parametrize("kind, message", [
     ("missing", "does not exist"),
-    ("corrupt", "is damaged or not an .npz file"),
+    ("corrupt", "is damaged or not a scratchrnn checkpoint"),
     ("foreign", "is not a scratchrnn checkpoint"),
     ("not_a_model", "not a language model"),
-    ("wrong_shapes", "expected shape"),
+    ("wrong_shapes", "the model needs"),
 ])
 def test_bad_checkpoints_give_one_line_errors(capsys, tmp_path, kind, message):
     path = str(tmp_path / "missing") if kind == "missing" else make_bad_checkpoint(kind, tmp_path)
@@ -110,7 +110,7 @@ def test_bad_checkpoints_give_one_line_errors(capsys, tmp_path, kind, message):
     (["--top_p", "nan"], "top_p must be in (0, 1]"),
     (["--temperature", -1], "temperature must be a finite number >= 0"),
     (["--temperature", "inf"], "temperature must be a finite number >= 0"),
-    (["--length", -5], "--length: must be >= 0"),
+    (["--length", -5], "--length/--max_length: must be >= 0"),
     (["--beam_size", 0], "--beam_size: must be >= 1"),
     (["--seed", -1], "--seed: must be >= 0"),
     (["--prime", "hezQz"], "the prime text has characters not in the vocabulary: 'z', 'Q'"),
@@ -151,3 +151,50 @@ def test_module_entry_point(capsys, tiny_checkpoint):
     bad = subprocess.run([sys.executable, "-m", "scratchrnn.generate", *argv, "--top_p", "2"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("error: top_p")
+
+
+def test_max_length_is_an_alias_of_length(capsys, tiny_checkpoint):
+    by_alias = run(capsys, "--checkpoint", tiny_checkpoint, "--max_length", 25, "--seed", 2)
+    by_name = run(capsys, "--checkpoint", tiny_checkpoint, "--length", 25, "--seed", 2)
+    assert by_alias == by_name and by_alias[0] == 0 and len(by_alias[1]) == 26
+
+
+def test_help_shows_real_defaults_not_none(capsys):
+    from scratchrnn.cli.generate import build_parser
+    text = build_parser().format_help()
+    assert "None" not in text
+    for default in ("default 500", "default 0.8", "default: all", "default: sampling"):
+        assert default in " ".join(text.split()), default
+
+
+@pytest.mark.parametrize("kind", ["renamed_npy", "directory", "bomb", "bad_header"])
+def test_hostile_checkpoints_give_one_line_errors(capsys, tmp_path, kind):
+    """The reproductions of issue 12: each is one line and exit status 2, never a traceback
+    and never NumPy's advice to load the file with allow_pickle."""
+    import io
+    import zipfile
+    path = tmp_path / "ck"
+    if kind == "renamed_npy":
+        np.save(tmp_path / "x.npy", np.zeros(3))
+        (tmp_path / "x.npy").rename(tmp_path / "ck.npz")
+    elif kind == "directory":
+        (tmp_path / "ck.npz").mkdir()
+    else:
+        save_tiny_checkpoint(tmp_path / "good")
+        with zipfile.ZipFile(tmp_path / "good.npz") as src, \
+                zipfile.ZipFile(tmp_path / "ck.npz", "w", zipfile.ZIP_DEFLATED) as dst:
+            for info in src.infolist():
+                data = src.read(info)
+                if kind == "bad_header" and info.filename.startswith("model/decoder.weight"):
+                    end = data.index(b"}")      # the header dict left open: NumPy's parser
+                    data = data[:end] + b" " + data[end + 1:]     # raised tokenize.TokenError
+                dst.writestr(info.filename, data)
+            if kind == "bomb":
+                buf = io.BytesIO()
+                np.lib.format.write_array_header_1_0(
+                    buf, {"descr": "<f4", "fortran_order": False, "shape": (25 << 20,)})
+                dst.writestr("model/extra.npy", buf.getvalue() + bytes(100 << 20))
+    code, out, err = run(capsys, "--checkpoint", path, "--length", 5)
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert "ck.npz" in err and "allow_pickle" not in err

@@ -40,7 +40,8 @@ def build_parser():
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--learning_rate", "--lr", type=float, default=5e-3)
     p.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "rmsprop", "adagrad"), default="adam")
-    p.add_argument("--clip", type=float, default=5.0, help="max global gradient norm (0: none)")
+    p.add_argument("--clip", "--max_grad_norm", dest="clip", type=float, default=5.0,
+                   help="max global gradient norm (0: none); --max_grad_norm as in train")
     p.add_argument("--num_predictions", type=int, default=8, help="predictions shown at the end")
     p.add_argument("--seed", type=int, default=0)
     return p

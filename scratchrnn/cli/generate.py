@@ -44,29 +44,33 @@ def _float(text):
 
 
 def build_parser():
+    # Each help text states its default (argparse's own would print "None" for most).
     p = Parser(prog="python -m scratchrnn.generate",
-                description="Generate text from a scratchrnn language model checkpoint.")
+               description="Generate text from a scratchrnn language model checkpoint.",
+               formatter_class=argparse.HelpFormatter)
     p.add_argument("--checkpoint", metavar="PATH",
                    help="a checkpoint (NAME, NAME.npz or NAME.json) or a save dir (its 'last'); "
                         f"default: {DEFAULT_CHECKPOINT} if it exists")
-    p.add_argument("--length", type=_int_at_least(0), default=500,
+    p.add_argument("--length", "--max_length", type=_int_at_least(0), default=500,
                    help="tokens (characters, or words for a word model) to generate (default 500)")
     p.add_argument("--temperature", type=_float, default=None,
                    help=f"divide the logits by this before sampling: lower is safer, higher more "
                         f"varied, 0 is greedy (default {DEFAULT_TEMPERATURE})")
     p.add_argument("--top_k", type=_int_at_least(1), default=None, metavar="K",
-                   help="sample only among the K most likely tokens")
+                   help="sample only among the K most likely tokens (default: all)")
     p.add_argument("--top_p", type=_float, default=None, metavar="P",
                    help="nucleus sampling: only among the most likely tokens whose total "
-                        "probability reaches P, 0 < P <= 1")
+                        "probability reaches P, 0 < P <= 1 (default: 1, all)")
     p.add_argument("--beam_size", type=_int_at_least(1), default=None, metavar="N",
-                   help="beam search with N hypotheses instead of sampling (deterministic)")
+                   help="beam search with N hypotheses instead of sampling (deterministic; "
+                        "default: sampling)")
     prime = p.add_mutually_exclusive_group()
     prime.add_argument("--prime", default="", metavar="TEXT",
                        help="text to start from (default: none). Before it the model runs on its "
                             "own output for a while, ending at a line break, so that the "
                             "prime meets a state like those of training")
-    prime.add_argument("--prime_file", metavar="FILE", help="read the prime text from a UTF-8 file")
+    prime.add_argument("--prime_file", metavar="FILE", help="read the prime text from a UTF-8 "
+                       "file (default: none)")
     p.add_argument("--seed", type=_int_at_least(0), default=None,
                    help="random seed: the same seed gives the same text (default: fresh randomness)")
     p.add_argument("--greedy", action="store_true",
