@@ -12,6 +12,7 @@
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,11 @@ def execute(path, timeout=600):
 @pytest.fixture
 def kernel_env(monkeypatch):
     """What the kernels inherit: the inline backend (MPLBACKEND=Agg would hide every picture),
-    one BLAS thread (the notebooks' matrices are small), quick mode, the reference."""
+    one BLAS thread (the notebooks' matrices are small), quick mode, the reference. The
+    "python3" kernel is this interpreter's (ipykernel's spec in this environment comes before
+    any in the user's ~/.local/share/jupyter)."""
+    monkeypatch.setenv("JUPYTER_PATH", os.pathsep.join(
+        [os.path.join(sys.prefix, "share", "jupyter")] + [p for p in [os.environ.get("JUPYTER_PATH")] if p]))
     monkeypatch.delenv("MPLBACKEND", raising=False)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     monkeypatch.setenv("SCRATCHRNN_NOTEBOOK_QUICK", "1")
@@ -121,6 +126,15 @@ def test_committed_notebooks_hold_no_outputs(path):
 
 
 # --------------------------------------------------------------------------- they run
+def test_the_python3_kernel_is_this_interpreter(kernel_env, tmp_path):
+    """nbclient's kernel_name "python3" is ipykernel in this environment (with scratchrnn), not
+    some other Python's kernel."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys; print(sys.prefix)")])
+    nbformat.write(nb, tmp_path / "prefix.ipynb")
+    out = execute(tmp_path / "prefix.ipynb").cells[0].outputs[0].text.strip()
+    assert Path(out).resolve() == Path(sys.prefix).resolve()
+
+
 def _images(cell):
     return [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
 
