@@ -26,8 +26,10 @@ import functools
 import hashlib
 import importlib.util
 import os
+import pickle
 import signal
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -82,7 +84,9 @@ class DataParallel:
         self.is_root = self.rank == 0
         self.interrupted = False
         self._buffer = None
-        if comm:       # Ctrl-C (mpiexec forwards it to every rank) becomes a flag, see agree()
+        if comm:
+            self._exit_comm = comm.Dup()       # for _all_here alone
+            # Ctrl-C (mpiexec forwards it to every rank) becomes a flag, see agree()
             signal.signal(signal.SIGINT, self._on_sigint)
 
     def __repr__(self):
@@ -189,6 +193,26 @@ class DataParallel:
                                  f"the last checkpoint was written before it was seen")
 
     # ------------------------------------------------------------ output and faults
+    def on_root(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` on rank 0 alone (writing files); an exception there is raised
+        on every rank, so that all of them stop together. Returns fn's result on rank 0."""
+        if self.size == 1:
+            return fn(*args, **kwargs)
+        result = error = None
+        if self.is_root:
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as e:
+                error = e
+            try:
+                pickle.dumps(error)
+            except Exception:             # an exception that cannot travel: its text can
+                error = RuntimeError(f"{type(error).__name__}: {error}")
+        error = self.comm.bcast(error, root=0)
+        if error is not None:
+            raise error
+        return result
+
     def quiet_unless_root(self):
         """Ranks other than 0 write nothing to stdout and stderr (rank 0 speaks for all);
         abort_on_error still reports their unexpected errors."""
@@ -196,23 +220,37 @@ class DataParallel:
             sys.stdout = sys.stderr = open(os.devnull, "w")
 
     @contextlib.contextmanager
-    def abort_on_error(self, collective=()):
-        """Exceptions of the ``collective`` types (raised on every rank at the same point, e.g.
-        a refused flag, a divergence seen in reduced numbers, an agreed KeyboardInterrupt) pass;
-        any other ends the whole run with MPI Abort, since the other ranks would otherwise wait
-        for this one forever."""
+    def abort_on_error(self, collective=(), wait=15.0):
+        """Exceptions of the ``collective`` types are those every rank raises at the same point
+        (a refused flag, a divergence seen in reduced numbers, an agreed Ctrl-C): they pass,
+        once every rank has arrived here within ``wait`` seconds. Any other exception, or a
+        collective one that only this rank raised, ends the whole run with MPI Abort, since the
+        other ranks would otherwise wait for this one forever."""
         try:
             yield
-        except collective:
-            raise
         except BaseException as e:
             if self.size == 1 or isinstance(e, SystemExit) and e.code in (0, None):
                 raise
-            report = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+            if isinstance(e, collective) and self._all_here(wait):
+                raise
+            report = ("".join(traceback.format_exception(type(e), e, e.__traceback__))
+                      if not isinstance(e, collective) else f"error: {e}\n")
             sys.__stderr__.write(f"rank {self.rank} of {self.size} failed, ending the run "
                                  f"(MPI Abort):\n{report}")
             sys.__stderr__.flush()
             self.comm.Abort(1)
+
+    def _all_here(self, wait):
+        """Whether every rank reaches this point within ``wait`` seconds: a barrier on a
+        communicator of its own, so that ranks stuck in a collective of the training loop
+        cannot match it."""
+        request = self._exit_comm.Ibarrier()
+        deadline = time.monotonic() + wait
+        while not request.Test():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
 
 class ReplicasDiffer(RuntimeError):

@@ -283,3 +283,32 @@ def test_bench_mpi_reports_one_and_two_ranks(tmp_path):
     assert all(r["gradient_bytes"] == sum(p.data.nbytes for p in model.parameters()) for r in rows)
     for r in rows:
         assert r["tokens_per_s"] > 0 and 0 <= r["allreduce_s"] < r["step_s"]
+
+
+ON_ROOT = """
+import sys
+from scratchrnn.distributed import data_parallel
+from scratchrnn.training import ConfigError
+dp = data_parallel()
+def write():
+    raise ConfigError("disk full")
+try:
+    dp.on_root(write)
+except ConfigError as e:
+    print(f"rank {dp.rank}: {e}", flush=True)
+with dp.abort_on_error(collective=(ConfigError,), wait=1.0):
+    if dp.rank == 0:
+        raise ConfigError("only rank 0 saw this")
+    dp.comm.Barrier()        # rank 1 waits here for rank 0, which never comes
+"""
+
+
+@mpi
+def test_on_root_raises_everywhere_and_a_lone_collective_error_aborts(tmp_path):
+    t0 = time.monotonic()
+    proc = subprocess.run([_mpiexec(), "-n", "2", sys.executable, "-c", ON_ROOT], env=clean_env(),
+                          capture_output=True, text=True, timeout=60)
+    lines = sorted(line for line in proc.stdout.splitlines() if line)
+    assert lines == ["rank 0: disk full", "rank 1: disk full"]
+    assert proc.returncode != 0 and "error: only rank 0 saw this" in proc.stderr
+    assert "MPI Abort" in proc.stderr and time.monotonic() - t0 < 30
