@@ -2,15 +2,16 @@
 # # Lab 04 — The GRU: one step and a sequence, forward and backward
 #
 # With **your** `gru.py`: each function on a small example with its relative error and
-# target, the numerical check of each backward, and the experiment: how far back the gradient
-# reaches for different update-gate biases.
+# target, the numerical check of each backward, the sanity checks (the loss at initialisation
+# near ln V; overfitting 50 sequences), and the experiment: how far back the gradient reaches
+# for different update-gate biases.
 #
 # A cell whose function is not written yet stops with `not written yet: TODO n: ...`.
 # %% [markdown] zh
 # # 实验 04 — GRU：单步与整个序列的前向和反向传播
 #
 # 使用**你自己的** `gru.py`：每个函数在小例子上运行并打印相对误差与目标；每个反向传播都做数值检查；
-# 最后是实验：不同的更新门偏置下，梯度能传回多远。
+# 合理性检查（初始化时损失接近 ln V；在 50 个序列上过拟合）；最后是实验：不同的更新门偏置下，梯度能传回多远。
 #
 # 若某个函数还没写，该单元格会停下并显示 `not written yet: TODO n: ...`。
 
