@@ -15,7 +15,12 @@ At the end: ``loss.png`` and ``history.csv`` in --save_dir.
 """
 import csv
 import math
+import os
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
 import types
 import warnings
@@ -25,7 +30,8 @@ import numpy as np
 
 from . import optim
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .data import BatchStream, CharVocab, WordVocab, load_corpus, split_corpus, vocab_from_dict
+from .data import (BatchStream, CharVocab, CorpusDownloadWarning, WordVocab, load_corpus,
+                   split_corpus, vocab_from_dict)
 from .distributed import data_parallel
 from .models import CharLM
 from .nn import no_grad, softmax_cross_entropy
@@ -55,6 +61,11 @@ class Diverged(Exception):
     """The loss became non-finite or climbed far above its start."""
 
 
+class SaveFailed(ConfigError):
+    """A checkpoint or output file could not be written (disk full, permissions); the previous
+    checkpoint is intact (every file is written to a temporary name and renamed into place)."""
+
+
 # ------------------------------------------------------------------ settings
 def make_config(**settings):
     """A run's settings: ``DEFAULTS`` with ``settings`` replacing some (unknown names refused)."""
@@ -72,6 +83,11 @@ def check_args(args):
     for k in positive:
         if getattr(args, k) < 1:
             raise ConfigError(f"--{k} must be at least 1, got {getattr(args, k)}")
+    for k, default in DEFAULTS.items():      # NaN passes every comparison below as False or True
+        v = getattr(args, k, None)
+        if isinstance(v, float) or isinstance(default, float) and isinstance(v, (int, float)):
+            if not math.isfinite(v):
+                raise ConfigError(f"--{k} must be a finite number, got {v}")
     checks = [
         (args.learning_rate > 0, f"--learning_rate must be positive, got {args.learning_rate}"),
         (0 <= args.dropout < 1, f"--dropout must be in [0, 1), got {args.dropout}"),
@@ -88,6 +104,8 @@ def check_args(args):
         (args.warmup_steps >= 0, f"--warmup_steps must be >= 0, got {args.warmup_steps}"),
         (args.weight_decay >= 0, f"--weight_decay must be >= 0, got {args.weight_decay}"),
         (args.temperature >= 0, f"--temperature must be >= 0, got {args.temperature}"),
+        (args.momentum >= 0, f"--momentum must be >= 0, got {args.momentum}"),
+        (args.print_every >= 0, f"--print_every must be >= 0, got {args.print_every}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -146,10 +164,21 @@ class DivergenceGuard:
             raise Diverged(f"the training loss climbed from {self.start:.2f} to {self.ema:.2f} "
                            f"(smoothed) by step {step}")
 
+    def too_high(self, loss):
+        """Whether a loss (e.g. a validation's) is `margin` nats above the starting loss."""
+        return self.start is not None and loss > self.start + self.margin
+
+    def state_dict(self):
+        return {"start": self.start, "ema": self.ema}
+
+    def load_state_dict(self, state):
+        self.start, self.ema = state["start"], state["ema"]
+
 
 # ------------------------------------------------------------------ data
-def load_data(args, vocab=None):
-    """Corpus -> (vocab, train_ids, val_ids); the vocabulary is built unless given (resume)."""
+def load_data(args, vocab=None, notes=None):
+    """Corpus -> (vocab, train_ids, val_ids); the vocabulary is built unless given (resume).
+    ``notes``, a list, receives the corpus's warnings (e.g. offline: the built-in corpus)."""
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -158,6 +187,8 @@ def load_data(args, vocab=None):
         raise ConfigError(str(e)) from None
     for w in caught:     # e.g. offline: said plainly, without Python's source-line noise
         print(f"warning: {w.message}", file=sys.stderr)
+        if notes is not None:
+            notes.append(w)
     if not text.strip():
         raise ConfigError(f"the corpus {args.data_file or 'tinyshakespeare'} has no text to learn from")
     if vocab is None:
@@ -212,8 +243,16 @@ def save(path, run):
         "rng": run["model"].rng.bit_generator.state, "stream": run["stream"].state_dict(),
         "step": run["step"], "elapsed": run["elapsed"], "best_val": run["best_val"],
         "bad_evals": run["bad_evals"], "history": run["history"],
+        # what the logged (smoothed) train loss and the divergence guard carry between steps,
+        # so that a run resumed from any step logs what the uninterrupted run logs
+        "recent": run["recent"], "guard": run["guard"].state_dict(),
     }
-    save_checkpoint(path, arrays, meta)
+    try:
+        save_checkpoint(path, arrays, meta)
+    except OSError as e:
+        raise SaveFailed(f"could not write the checkpoint {path}.npz ({e}); the previous "
+                         f"checkpoint there, if any, is intact. Free some space or fix the "
+                         f"folder's permissions, then resume from it") from None
 
 
 def restore(run, arrays, meta, given, out):
@@ -250,6 +289,9 @@ def restore(run, arrays, meta, given, out):
     run["state"] = _state_from_arrays(arrays)
     for k in ("step", "elapsed", "best_val", "bad_evals", "history"):
         run[k] = meta[k]
+    run["recent"] = list(meta.get("recent", []))      # absent in checkpoints before 2026-12
+    if meta.get("guard"):
+        run["guard"].load_state_dict(meta["guard"])
 
 
 def resume_args(args, given):
@@ -280,7 +322,18 @@ def train(args, given=frozenset(), out=print):
                           f"shares, one per rank: use a multiple of {dp.size}")
     out = out if dp.is_root else (lambda *a, **k: None)      # rank 0 speaks for all
     vocab = vocab_from_dict(resumed[1]["vocab"]) if resumed else None
-    vocab, train_ids, val_ids = load_data(args, vocab)
+    notes = []
+    vocab, train_ids, val_ids = load_data(args, vocab, notes)
+    fallback = [w for w in notes if issubclass(w.category, CorpusDownloadWarning)
+                and "built-in corpus" in str(w.message)]
+    if "save_dir" not in given and args.save_dir == DEFAULTS["save_dir"] and not resumed:
+        # named after the corpus actually used: the built-in text must not fill runs/shakespeare
+        args.save_dir = str(Path("runs") / ("builtin" if fallback else
+                                            Path(args.data_file).stem if args.data_file else
+                                            "shakespeare"))
+    save_dir = Path(args.save_dir)
+    if dp.is_root:
+        prepare_save_dir(save_dir, out)
     try:
         stream = BatchStream(train_ids, args.batch_size, args.seq_length, name="the training split")
     except ValueError as e:
@@ -295,27 +348,41 @@ def train(args, given=frozenset(), out=print):
     run = dict(args=args, model=model, vocab=vocab, optimizer=opt, stream=stream, val_ids=val_ids,
                schedule=make_schedule(args, opt, len(stream), total_steps), state=None, step=0,
                elapsed=0.0, best_val=None, bad_evals=0,
-               history={"train": [], "val": []})
+               history={"train": [], "val": []}, recent=[], guard=DivergenceGuard(),
+               last_saved=None, corpus_warnings=[str(w.message).split("\n")[0] for w in fallback])
     if resumed:
         restore(run, *resumed, given, out)
         run["state"] = dp.take_rows(run["state"])     # saved for the global batch
-    save_dir = Path(args.save_dir)
-    save_dir.mkdir(parents=True, exist_ok=True)
+    if dp.is_root:
+        check_free_space(save_dir, run)
     if dp.size > 1:
         out(f"data parallel: {dp.size} ranks x {args.batch_size // dp.size} sequences")
     out(f"data: {len(train_ids):,} training and {len(val_ids):,} validation tokens, vocabulary "
         f"of {len(vocab)}; {len(stream)} batches of {args.batch_size}x{args.seq_length} per epoch")
     out(f"model: {args.model_type.upper()} {args.num_layers}x{args.hidden_size}, embedding "
         f"{args.embedding_dim}, {model.num_parameters():,} parameters, {args.dtype}; "
-        f"{args.optimizer} lr {args.learning_rate:g}, clip {args.max_grad_norm}")
+        f"{args.optimizer} lr {args.learning_rate:g}, clip {args.max_grad_norm}, teacher forcing "
+        f"{args.teacher_forcing_ratio:g}")
     if resumed:
         out(f"resumed from {args.resume} at step {run['step']}")
     try:
-        _loop(run, total_steps, save_dir, out)
+        with _DeferredInterrupts(enabled=dp.size == 1) as interrupts:
+            _loop(run, total_steps, save_dir, out, interrupts)
+    except KeyboardInterrupt as e:
+        # At a step boundary (a deferred Ctrl-C/SIGTERM, or the ranks' agreed Ctrl-C) the
+        # run is whole and is kept; a second Ctrl-C mid-step leaves the last checkpoint as it is.
+        if isinstance(e, Interrupted) or dp.size > 1:
+            _save_interrupted(run, save_dir, out, getattr(e, "signal_name", "SIGINT"))
+        raise
     except Diverged as e:
         last = save_dir / "last.npz"
         kept = (f"the last good checkpoint is kept: {last}" if last.exists()
                 else "no checkpoint had been saved yet")
+        if run["last_saved"] is not None and last.exists():
+            step, val = run["last_saved"]
+            kept += f" (step {step}" + (f", validation loss {val:.4f})" if val is not None else ")")
+        if run["best_val"] is not None and (save_dir / "best.npz").exists():
+            kept += f"; the best is {save_dir / 'best.npz'} (validation loss {run['best_val']:.4f})"
         clip = (f"a smaller --clip than {args.max_grad_norm:g}" if args.max_grad_norm
                 else "gradient clipping with --clip 5")
         raise Diverged(f"{e}: stopping; {kept}. Try a lower --learning_rate (e.g. "
@@ -324,18 +391,19 @@ def train(args, given=frozenset(), out=print):
     return run
 
 
-def _loop(run, total_steps, save_dir, out):
+def _loop(run, total_steps, save_dir, out, interrupts=None):
     args, model, opt, stream = run["args"], run["model"], run["optimizer"], run["stream"]
     params = list(model.parameters())
     dp = data_parallel()
     rows = dp.rows(args.batch_size)      # this rank's share of every batch
-    guard = DivergenceGuard()
+    guard, recent = run["guard"], run["recent"]
     tokens = args.batch_size * args.seq_length
-    t_last_print, window, recent = time.perf_counter(), [], []
+    t_last_print, window = time.perf_counter(), []
     limit = args.max_minutes * 60 if args.max_minutes else math.inf
     model.train()
     # Wall clock since the run began (validations included), continued across a resume.
     t_start = time.perf_counter() - run["elapsed"]
+    session = (run["step"], run["elapsed"])      # for the pace: this process's steps and time
     while run["step"] < total_steps and run["elapsed"] < limit and \
             (args.max_steps or stream.epoch < args.epochs):
         t0 = time.perf_counter()
@@ -362,7 +430,7 @@ def _loop(run, total_steps, save_dir, out):
         run["state"] = state     # carried into the next batch; the gradient stops here
         run["step"] += 1
         window.append((loss, gnorm, time.perf_counter() - t0))
-        recent = recent[-9:] + [loss]
+        recent[:] = recent[-9:] + [float(loss)]
         run["elapsed"] = dp.agree(time.perf_counter() - t_start)   # all ranks stop together
         step = run["step"]
         if step % 10 == 0 or step == 1:
@@ -371,7 +439,7 @@ def _loop(run, total_steps, save_dir, out):
                                             float(gnorm), float(opt.lr)])
         now = time.perf_counter()
         if step == 1 or now - t_last_print >= args.print_every:
-            _progress(run, window, tokens, total_steps, limit, out)
+            _progress(run, window, tokens, total_steps, limit, out, session)
             t_last_print, window = now, []
         if step % args.eval_interval == 0 and step < total_steps:
             stop = _validate(run, save_dir, out)
@@ -379,15 +447,26 @@ def _loop(run, total_steps, save_dir, out):
             if stop:
                 out(f"early stopping: no improvement in {args.patience} validations")
                 break
+        if interrupts is not None:
+            interrupts.check()        # a Ctrl-C or SIGTERM during this step stops here
 
 
-def _progress(run, window, tokens, total_steps, limit, out):
+def _progress(run, window, tokens, total_steps, limit, out, session=(0, 0.0)):
+    """One progress line. The end shown is the step the run will really reach: the step budget,
+    or the last step that fits in --max_minutes, whichever comes first. Both it and the time
+    left come from this process's average pace (validations included), which is steady, not
+    from the last few steps."""
     loss = np.mean([w[0] for w in window])
     step_time = np.mean([w[2] for w in window])
-    left = min((total_steps - run["step"]) * step_time, limit - run["elapsed"])
-    out(f"step {run['step']:>6}/{total_steps}  epoch {run['stream'].epoch + 1}  loss {loss:.4f}  "
+    done = run["step"] - session[0]
+    pace = max(run["elapsed"] - session[1], 1e-9) / max(done, 1)
+    end, left = total_steps, (total_steps - run["step"]) * pace
+    if limit - run["elapsed"] < left:
+        end = min(total_steps, run["step"] + int(max(limit - run["elapsed"], 0) / pace))
+        left = limit - run["elapsed"]
+    out(f"step {run['step']:>6}/{end}  epoch {run['stream'].epoch + 1}  loss {loss:.4f}  "
         f"grad norm {window[-1][1]:7.3f}  {tokens / step_time:8,.0f} tok/s  "
-        f"time left {_clock(max(left, 0))}")
+        f"time left {_clock(max(left, 0))}" + ("  (--max_minutes)" if end < total_steps else ""))
 
 
 def _clock(seconds):
@@ -403,6 +482,9 @@ def _validate(run, save_dir, out):
     dp.check_replicas(model.parameters(), run["step"])
     if not math.isfinite(val):
         raise Diverged(f"the validation loss became {val} at step {run['step']}")
+    if run["guard"].too_high(val):     # judged before "best": a diverged model is never saved
+        raise Diverged(f"the validation loss {val:.2f} at step {run['step']} is far above the "
+                       f"starting loss {run['guard'].start:.2f}")
     run["history"]["val"].append([run["step"], round(run["elapsed"], 3), val])
     improved = run["best_val"] is None or val < run["best_val"]
     run["bad_evals"] = 0 if improved else run["bad_evals"] + 1
@@ -413,6 +495,7 @@ def _validate(run, save_dir, out):
         save(save_dir / "last", snapshot)
         if improved:
             save(save_dir / "best", snapshot)
+    run["last_saved"] = (run["step"], val)
     out(f"validation: loss {val:.4f} nats/token, perplexity {math.exp(min(val, 700)):.2f}"
         f"{'  (best, saved)' if improved else ''}")
     if dp.is_root:
@@ -435,12 +518,130 @@ def _finish(run, save_dir, out):
         _validate(run, save_dir, out)
     if not data_parallel().is_root:
         return
-    write_history_csv(run["history"], save_dir / "history.csv")
-    from . import figures    # here, not at the top: matplotlib is slow to import
-    figures.plot_loss_curves(run["history"], save_dir / "loss.png")
+    _write_outputs(run, save_dir)
     out(f"loss curves: {save_dir / 'loss.png'}")
     out(f"best validation loss {run['best_val']:.4f} nats/token; checkpoints in {save_dir} "
         f"(sample with: python -m scratchrnn.generate --checkpoint {save_dir / 'best'})")
+    for w in run["corpus_warnings"]:        # said again where a newcomer looks: at the end
+        out(f"warning: {w} This run learned the built-in corpus, not Tiny Shakespeare.")
+
+
+def _write_outputs(run, save_dir):
+    """history.csv and loss.png; a failed write is one clear error, the checkpoints stay."""
+    from . import figures    # here, not at the top: matplotlib is slow to import
+    try:
+        write_history_csv(run["history"], save_dir / "history.csv")
+        figures.plot_loss_curves(run["history"], save_dir / "loss.png")
+    except OSError as e:
+        raise SaveFailed(f"could not write history.csv / loss.png in {save_dir} ({e}); the "
+                         f"checkpoints there are intact") from None
+
+
+def _save_interrupted(run, save_dir, out, signal_name):
+    """Interrupted at a step boundary: keep everything (last, history.csv, loss.png) and say
+    how to go on."""
+    dp = data_parallel()
+    snapshot = dict(run, state=dp.gather_rows(run["state"]))
+    if not dp.is_root:
+        return
+    save(save_dir / "last", snapshot)
+    _write_outputs(run, save_dir)
+    out(f"{signal_name}: stopped at step {run['step']}; saved {save_dir / 'last'} (.npz/.json), "
+        f"{save_dir / 'history.csv'} and {save_dir / 'loss.png'}. Continue with: python -m "
+        f"scratchrnn.train --resume {save_dir}")
+
+
+class Interrupted(KeyboardInterrupt):
+    """A Ctrl-C or SIGTERM, raised between two training steps (the run is whole)."""
+
+    def __init__(self, signal_name):
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+class _DeferredInterrupts:
+    """While training, SIGINT and SIGTERM are noted and raised as ``Interrupted`` at the end of
+    the step (``check()``), so the run is never saved halfway through an update. A second
+    Ctrl-C before then interrupts at once. Installed only in the main thread and only over
+    the default handlers (under MPI, distributed.py owns SIGINT)."""
+
+    def __init__(self, enabled=True):
+        self.enabled, self.pending, self.saved = enabled, None, {}
+
+    def __enter__(self):
+        if self.enabled and threading.current_thread() is threading.main_thread():
+            for sig, default in ((signal.SIGINT, signal.default_int_handler),
+                                 (signal.SIGTERM, signal.SIG_DFL)):
+                if signal.getsignal(sig) == default:
+                    self.saved[sig] = signal.signal(sig, self._note)
+        return self
+
+    def _note(self, signum, frame):
+        if self.pending is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.pending = signal.Signals(signum).name
+
+    def check(self):
+        if self.pending is not None:
+            name, self.pending = self.pending, None
+            raise Interrupted(name)
+
+    def __exit__(self, *exc):
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        self.saved = {}
+
+
+# ------------------------------------------------------------------ the save folder
+OUTPUT_FILES = ("last.npz", "last.json", "best.npz", "best.json", "history.csv", "loss.png")
+
+
+def prepare_save_dir(save_dir, out=print):
+    """Check, before any training, that the run can write its outputs in save_dir (creating
+    it), and remove the temporary files a killed save left there. Raises ConfigError."""
+    save_dir = Path(save_dir)
+    where = f"--save_dir {save_dir}"
+    if save_dir.exists() and not save_dir.is_dir():
+        raise ConfigError(f"{where} is a file, not a folder: choose another --save_dir")
+    try:
+        save_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:          # a path through a file, permissions, a read-only disk
+        raise ConfigError(f"{where}: cannot create the folder ({e.strerror or e}): choose "
+                          f"another --save_dir") from None
+    for name in OUTPUT_FILES:
+        if (save_dir / name).is_dir():
+            raise ConfigError(f"{save_dir / name} is a folder, so the run cannot write its "
+                              f"{name} there: remove it or choose another --save_dir")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=save_dir)
+        try:
+            os.write(fd, b"scratchrnn")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as e:
+        raise ConfigError(f"{where}: cannot write there ({e.strerror or e}): fix its "
+                          f"permissions or choose another --save_dir") from None
+    stray = [f for pattern in (".last.*.tmp", ".best.*.tmp", "history.csv.tmp",
+                               ".write-test.*.tmp") for f in save_dir.glob(pattern) if f.is_file()]
+    for f in stray:
+        f.unlink(missing_ok=True)
+    if stray:
+        out(f"removed {len(stray)} temporary file(s) an interrupted save had left in {save_dir}")
+
+
+def check_free_space(save_dir, run):
+    """Refuse to start when the disk cannot hold the run's checkpoints (last, best, and the
+    temporary copy each save writes before renaming it into place)."""
+    params = sum(p.data.nbytes for p in run["model"].parameters())
+    buffers = len(run["optimizer"].state)
+    need = 3 * params * (1 + buffers) + (8 << 20)
+    free = shutil.disk_usage(save_dir).free
+    if free < need:
+        raise ConfigError(f"--save_dir {save_dir}: only {free / 2**20:.1f} MiB free on its disk, "
+                          f"and this run's checkpoints need about {need / 2**20:.1f} MiB: free "
+                          f"some space or choose another --save_dir")
 
 
 def write_history_csv(history, path):

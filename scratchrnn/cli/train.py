@@ -92,11 +92,11 @@ def main(argv=None):
         with dp.abort_on_error(collective=(ConfigError, CheckpointError, Diverged,
                                            KeyboardInterrupt, ReplicasDiffer)):
             args, given = parse_args(argv)
-            status["save_dir"] = args.save_dir
+            status["args"] = args       # train() settles the save dir (named after the corpus)
             train(args, given)
 
     return run_main(work, interrupted=lambda: "the last checkpoint written is in "
-                    + status.get("save_dir", DEFAULTS["save_dir"]))
+                    + getattr(status.get("args"), "save_dir", DEFAULTS["save_dir"]))
 
 
 if __name__ == "__main__":
