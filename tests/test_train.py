@@ -674,3 +674,176 @@ def test_module_entry_point(corpus, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "step      1/3" in done.stdout and "best validation loss" in done.stdout
     assert load(save / "last")[1]["step"] == 3
+
+
+# =========================================================================== issue 12: the save folder
+def one_line_error(capsys, *argv, status=2):
+    code, out, err = call_main(capsys, *argv)
+    assert code == status, err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert "step " not in out          # refused before the first training step
+    return err
+
+
+def test_a_file_given_as_save_dir_is_refused_before_training(corpus, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    err = one_line_error(capsys, "--data_file", corpus, "--save_dir", tmp_path / "file", *TINY)
+    assert f"--save_dir {tmp_path / 'file'} is a file, not a folder" in err
+    err = one_line_error(capsys, "--data_file", corpus, "--save_dir", tmp_path / "file" / "sub",
+                         *TINY)
+    assert "cannot create the folder" in err and "Not a directory" in err
+
+
+def test_an_unwritable_save_dir_is_refused_before_training(corpus, tmp_path, capsys, monkeypatch):
+    """As root a read-only folder is still writable, so the refusal of the write is simulated."""
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(train_mod.tempfile, "mkstemp", refuse)
+    err = one_line_error(capsys, "--data_file", corpus, "--save_dir", tmp_path / "ro", *TINY)
+    assert "cannot write there (Permission denied)" in err
+
+
+def test_a_full_disk_is_refused_before_training(corpus, tmp_path, capsys, monkeypatch):
+    import shutil
+    real = shutil.disk_usage
+    monkeypatch.setattr(train_mod.shutil, "disk_usage",
+                        lambda p: real(p)._replace(free=1 << 20))
+    err = one_line_error(capsys, "--data_file", corpus, "--save_dir", tmp_path / "out", *TINY)
+    assert "only 1.0 MiB free" in err and "need about" in err
+
+
+@pytest.mark.parametrize("name", ["last.npz", "best.json", "history.csv", "loss.png"])
+def test_outputs_that_exist_as_folders_are_refused_before_training(corpus, tmp_path, capsys, name):
+    (tmp_path / "out" / name).mkdir(parents=True)
+    err = one_line_error(capsys, "--data_file", corpus, "--save_dir", tmp_path / "out", *TINY)
+    assert f"{tmp_path / 'out' / name} is a folder" in err
+
+
+def test_a_failed_write_later_stops_with_one_line_and_keeps_the_previous_checkpoint(
+        corpus, tmp_path, capsys, monkeypatch):
+    import errno
+    save = tmp_path / "out"
+    real_savez = np.savez
+    saves = []
+
+    def savez(f, **arrays):
+        saves.append(1)
+        if len(saves) > 2:          # last and best at step 5 are written; then the disk is full
+            f.write(b"PK\x03\x04 part of an archive")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_savez(f, **arrays)
+
+    monkeypatch.setattr(np, "savez", savez)
+    code, out, err = call_main(capsys, "--data_file", corpus, "--save_dir", save, *TINY,
+                               "--max_steps", 20, "--eval_interval", 5)
+    monkeypatch.undo()
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"could not write the checkpoint {save / 'last'}.npz" in err
+    assert "No space left on device" in err and "intact" in err
+    arrays, meta = load(save / "last")
+    assert meta["step"] == 5
+    assert not [p for p in save.iterdir() if p.name.endswith(".tmp")]
+
+
+# =========================================================================== issue 12: flags
+@pytest.mark.parametrize("flag, value, message", [
+    ("--temperature", "inf", "--temperature must be a finite number, got inf"),
+    ("--momentum", "-1", "--momentum must be >= 0, got -1.0"),
+    ("--learning_rate", "nan", "--learning_rate must be a finite number, got nan"),
+    ("--dropout", "nan", "--dropout must be a finite number"),
+    ("--max_grad_norm", "inf", "--max_grad_norm must be a finite number"),
+    ("--max_minutes", "inf", "--max_minutes must be a finite number"),
+    ("--weight_decay=-inf", None, "--weight_decay must be a finite number"),
+    ("--val_frac", "nan", "--val_frac must be a finite number"),
+    ("--print_every", "nan", "--print_every must be a finite number"),
+])
+def test_non_finite_or_negative_float_flags_are_refused_at_the_start(corpus, tmp_path, capsys,
+                                                                    flag, value, message):
+    err = one_line_error(capsys, "--data_file", corpus, "--save_dir", tmp_path / "out", *TINY,
+                         *[a for a in (flag, value) if a is not None])
+    assert message in err
+    assert not (tmp_path / "out").exists()      # refused before anything was made
+
+
+def test_the_configuration_line_names_the_teacher_forcing_ratio(corpus, tmp_path):
+    _, lines = run(corpus, tmp_path / "a", "--max_steps", 2, "--teacher_forcing_ratio", 0.75)
+    assert "teacher forcing 0.75" in next(line for line in lines if line.startswith("model: "))
+
+
+# =========================================================================== issue 12: divergence
+def test_a_diverged_validation_is_never_saved_as_best(corpus, tmp_path, monkeypatch):
+    """The second validation is far above the starting loss: it stops the run before it is
+    recorded, so best and last stay at step 5 and the message says so."""
+    save = tmp_path / "out"
+    real = train_mod.evaluate
+    vals = []
+
+    def evaluate(*a, **k):
+        vals.append(real(*a, **k))
+        return vals[-1] + (50.0 if len(vals) == 2 else 0.0)
+
+    monkeypatch.setattr(train_mod, "evaluate", evaluate)
+    with pytest.raises(Diverged) as info:
+        run(corpus, save, "--max_steps", 30, "--eval_interval", 5)
+    message = str(info.value)
+    assert "the validation loss" in message and "at step 10 is far above the starting loss" in message
+    assert f"the last good checkpoint is kept: {save / 'last.npz'} (step 5, validation loss " \
+           f"{vals[0]:.4f})" in message
+    assert f"the best is {save / 'best.npz'} (validation loss {vals[0]:.4f})" in message
+    for name in ("last", "best"):
+        meta = load(save / name)[1]
+        assert meta["step"] == 5 and meta["best_val"] == vals[0]
+
+
+# =========================================================================== issue 12: a newcomer
+def test_the_fallback_corpus_gets_its_own_save_dir_and_a_closing_warning(tmp_path, monkeypatch):
+    from scratchrnn.data import CorpusDownloadWarning
+    monkeypatch.chdir(tmp_path)
+
+    def offline(name):
+        warnings.warn("could not download the tinyshakespeare corpus from https://x: offline.\n"
+                      "Falling back to the built-in corpus (scratchrnn's own source code and "
+                      "docs).\nTo fix this, ...", CorpusDownloadWarning)
+        return english(4000)
+
+    monkeypatch.setattr(train_mod, "load_corpus", offline)
+    args, given = parse_args([*TINY, "--max_steps", "3"])
+    lines = []
+    result = train(args, given, out=lines.append)
+    assert args.save_dir == str(Path("runs") / "builtin")
+    assert (tmp_path / "runs" / "builtin" / "last.npz").exists()
+    assert not (tmp_path / "runs" / "shakespeare").exists()
+    assert "could not download the tinyshakespeare corpus" in lines[-1]
+    assert "learned the built-in corpus, not Tiny Shakespeare" in lines[-1]
+    assert result["step"] == 3
+
+
+def test_a_data_file_without_save_dir_saves_under_its_own_name(corpus, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args, given = parse_args(["--data_file", str(corpus), *TINY, "--max_steps", "2"])
+    train(args, given, out=lambda line: None)
+    assert (tmp_path / "runs" / "corpus" / "last.npz").exists()
+
+
+def test_the_progress_line_ends_at_the_step_the_time_limit_allows():
+    """Deterministic: 100 steps in 60 s of a 2-minute limit leave room for 100 more, not for
+    the 10,000 the step budget allows; the pace is the session's (validations included)."""
+    class Stream:
+        epoch = 0
+    lines = []
+    run_ = {"step": 100, "elapsed": 60.0, "stream": Stream()}
+    window = [(2.0, 1.0, 0.01)] * 5          # the last steps were much faster than the average
+    train_mod._progress(run_, window, 32, 10_000, 120.0, lines.append, session=(0, 0.0))
+    m = STEP_LINE.search(lines[0])
+    assert m and (m.group(1), m.group(2)) == ("100", "200")
+    assert "time left 1:00" in lines[0] and lines[0].endswith("(--max_minutes)")
+    lines.clear()
+    train_mod._progress(run_, window, 32, 150, 120.0, lines.append, session=(0, 0.0))
+    assert "step    100/150" in lines[0] and "time left 0:30" in lines[0]
+    assert "max_minutes" not in lines[0]
+
+
+def test_help_shows_real_defaults(capsys):
+    from scratchrnn.cli.train import build_parser
+    text = " ".join(build_parser().format_help().split())
+    assert "None" not in text and "(default: 256)" in text and "(default: 0.8)" in text
