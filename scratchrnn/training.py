@@ -294,13 +294,37 @@ def restore(run, arrays, meta, given, out):
         run["guard"].load_state_dict(meta["guard"])
 
 
+def _check_resumed_state(run):
+    """The carried hidden state must fit the model and batch (it is fed straight in)."""
+    args, state = run["args"], run["state"]
+    want = (args.num_layers, args.batch_size, args.hidden_size)
+    parts = state if isinstance(state, tuple) else () if state is None else (state,)
+    if len(parts) not in (0, 2 if args.model_type == "lstm" else 1) or any(
+            np.shape(s) != want for s in parts):
+        raise ValueError(f"the saved hidden state has shapes {[np.shape(s) for s in parts]}, "
+                         f"the model needs {want}")
+    if not isinstance(run["step"], int) or not isinstance(run["history"], dict):
+        raise ValueError("the saved step or history is not what train writes")
+
+
 def resume_args(args, given):
     """Flags of a resumed run: the checkpoint's, except those the user set that may change."""
+    from .checkpoint import _check_model_arrays, checkpoint_paths
     arrays, meta = load_checkpoint(args.resume)
     saved = meta.get("args")
-    if not isinstance(saved, dict) or "optimizer" not in meta:
+    if not isinstance(saved, dict) or not isinstance(meta.get("optimizer"), dict):
         raise CheckpointError(f"{args.resume} is not a training checkpoint (no saved training "
                               f"state): resume from a 'last' checkpoint of python -m scratchrnn.train")
+    # The model is built from the saved flags: they must describe the arrays that are there
+    # (checked without building anything), or a damaged file could ask for any amount of memory.
+    config = meta.get("model") if isinstance(meta.get("model"), dict) else {}
+    _check_model_arrays(checkpoint_paths(args.resume)[0], config,
+                        {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
+    differ = [k for k in ("model_type", "hidden_size", "num_layers", "embedding_dim", "dtype")
+              if saved.get(k) != config.get(k)]
+    if differ:
+        raise CheckpointError(f"{args.resume} is damaged: its saved flags "
+                              f"({', '.join('--' + k for k in differ)}) do not describe its model")
     changed = [k for k in FIXED_ON_RESUME if k in given and getattr(args, k) != saved.get(k)]
     if changed:
         raise ConfigError("cannot change " + ", ".join("--" + k for k in changed) +
@@ -332,8 +356,7 @@ def train(args, given=frozenset(), out=print):
                                             Path(args.data_file).stem if args.data_file else
                                             "shakespeare"))
     save_dir = Path(args.save_dir)
-    if dp.is_root:
-        prepare_save_dir(save_dir, out)
+    dp.on_root(prepare_save_dir, save_dir, out)      # a refusal stops every rank
     try:
         stream = BatchStream(train_ids, args.batch_size, args.seq_length, name="the training split")
     except ValueError as e:
@@ -351,10 +374,16 @@ def train(args, given=frozenset(), out=print):
                history={"train": [], "val": []}, recent=[], guard=DivergenceGuard(),
                last_saved=None, corpus_warnings=[str(w.message).split("\n")[0] for w in fallback])
     if resumed:
-        restore(run, *resumed, given, out)
+        try:
+            restore(run, *resumed, given, out)
+            _check_resumed_state(run)
+        except ConfigError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            raise CheckpointError(f"{args.resume} cannot be resumed: its training state is "
+                                  f"incomplete or damaged ({type(e).__name__}: {e})") from None
         run["state"] = dp.take_rows(run["state"])     # saved for the global batch
-    if dp.is_root:
-        check_free_space(save_dir, run)
+    dp.on_root(check_free_space, save_dir, run)
     if dp.size > 1:
         out(f"data parallel: {dp.size} ranks x {args.batch_size // dp.size} sequences")
     out(f"data: {len(train_ids):,} training and {len(val_ids):,} validation tokens, vocabulary "
@@ -491,10 +520,9 @@ def _validate(run, save_dir, out):
     if improved:
         run["best_val"] = val
     snapshot = dict(run, state=dp.gather_rows(run["state"]))    # the global batch's state
-    if dp.is_root:
-        save(save_dir / "last", snapshot)
-        if improved:
-            save(save_dir / "best", snapshot)
+    dp.on_root(save, save_dir / "last", snapshot)      # a failed write stops every rank
+    if improved:
+        dp.on_root(save, save_dir / "best", snapshot)
     run["last_saved"] = (run["step"], val)
     out(f"validation: loss {val:.4f} nats/token, perplexity {math.exp(min(val, 700)):.2f}"
         f"{'  (best, saved)' if improved else ''}")
@@ -516,9 +544,7 @@ def _sample(run):
 def _finish(run, save_dir, out):
     if not run["history"]["val"] or run["history"]["val"][-1][0] != run["step"]:
         _validate(run, save_dir, out)
-    if not data_parallel().is_root:
-        return
-    _write_outputs(run, save_dir)
+    data_parallel().on_root(_write_outputs, run, save_dir)
     out(f"loss curves: {save_dir / 'loss.png'}")
     out(f"best validation loss {run['best_val']:.4f} nats/token; checkpoints in {save_dir} "
         f"(sample with: python -m scratchrnn.generate --checkpoint {save_dir / 'best'})")
@@ -542,10 +568,8 @@ def _save_interrupted(run, save_dir, out, signal_name):
     how to go on."""
     dp = data_parallel()
     snapshot = dict(run, state=dp.gather_rows(run["state"]))
-    if not dp.is_root:
-        return
-    save(save_dir / "last", snapshot)
-    _write_outputs(run, save_dir)
+    dp.on_root(save, save_dir / "last", snapshot)
+    dp.on_root(_write_outputs, run, save_dir)
     out(f"{signal_name}: stopped at step {run['step']}; saved {save_dir / 'last'} (.npz/.json), "
         f"{save_dir / 'history.csv'} and {save_dir / 'loss.png'}. Continue with: python -m "
         f"scratchrnn.train --resume {save_dir}")

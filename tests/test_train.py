@@ -847,3 +847,36 @@ def test_help_shows_real_defaults(capsys):
     from scratchrnn.cli.train import build_parser
     text = " ".join(build_parser().format_help().split())
     assert "None" not in text and "(default: 256)" in text and "(default: 0.8)" in text
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("huge_args", "the model needs (4000000, 1000000)"),
+    ("rng", "cannot be resumed: its training state is incomplete or damaged"),
+    ("hidden", "the saved hidden state has shapes [(2, 4, 16), (2, 3, 16)]"),
+    ("optimizer", "cannot be resumed: its training state is incomplete or damaged"),
+    ("renamed_npy", "is damaged or not a scratchrnn checkpoint"),
+])
+def test_resuming_a_damaged_training_checkpoint_is_one_line(corpus, tmp_path, capsys, damage,
+                                                           message):
+    """Checkpoints whose checksum is right but whose training state was written by something
+    else (re-saved with save_checkpoint): resume refuses them before building anything."""
+    from scratchrnn.checkpoint import save_checkpoint
+    run(corpus, tmp_path / "a", "--max_steps", 3)
+    arrays, meta = load(tmp_path / "a" / "last")
+    if damage == "huge_args":
+        meta["args"]["hidden_size"] = meta["model"]["hidden_size"] = 10 ** 6
+    elif damage == "rng":
+        meta["rng"] = "garbage"
+    elif damage == "hidden":
+        arrays["hidden/1"] = arrays["hidden/1"][:, :3]
+    elif damage == "optimizer":
+        del arrays["optim/exp_avg/0"]
+    if damage == "renamed_npy":
+        np.save(tmp_path / "b.npy", np.zeros(3))
+        (tmp_path / "b").mkdir()
+        (tmp_path / "b.npy").rename(tmp_path / "b" / "last.npz")
+    else:
+        save_checkpoint(tmp_path / "b" / "last", arrays, meta)
+    code, out, err = call_main(capsys, "--resume", tmp_path / "b", "--save_dir", tmp_path / "c")
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err and message in err
