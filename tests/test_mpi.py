@@ -269,6 +269,23 @@ def test_what_rank_0_alone_refuses_stops_every_rank(tmp_path, corpus):
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
     assert "last.npz is a folder" in proc.stderr
 
+
+@mpi
+def test_bench_mpi_reports_one_and_two_ranks(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "scratchrnn.bench", "--mpi", "2", "--quick",
+                           "--json"], cwd=tmp_path, env=clean_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    import json
+    rows = json.loads(proc.stdout)["results"]
+    assert [(r["ranks"], r["rows_per_rank"]) for r in rows] == [(1, 4), (2, 2)]
+    from scratchrnn.models import CharLM
+    model = CharLM(65, "lstm", 8, 12, 2)          # --quick: B4 T6 E8 H12 L2, vocabulary 65
+    assert all(r["gradient_bytes"] == sum(p.data.nbytes for p in model.parameters()) for r in rows)
+    for r in rows:
+        assert r["tokens_per_s"] > 0 and 0 <= r["allreduce_s"] < r["step_s"]
+
+
 ON_ROOT = """
 import sys
 from scratchrnn.distributed import data_parallel
