@@ -619,3 +619,120 @@ def test_clipping_bounds_the_joint_norm_and_returns_the_norm_before(grads, max_n
     if before + 1e-6 <= max_norm:      # torch's rule: scaled by max_norm / (total + 1e-6) < 1
         for p, g in zip(ps, grads):
             np.testing.assert_array_equal(p.grad, g)
+
+
+# ====================================================================== attention
+@bounded(30)
+@given(st.sampled_from(["additive", "general", "dot"]), st.integers(1, 4), st.integers(1, 5),
+       st.integers(1, 3), st.integers(1, 4), st.data())
+def test_attention_weights_are_a_distribution_over_the_valid_keys(score, T, S, B, K, data):
+    from scratchrnn.nn import Attention
+    Q = K if score == "dot" else data.draw(st.integers(1, 4))
+    att = Attention(Q, K, score=score, dtype=np.float64, rng=np.random.default_rng(0))
+    rng = np.random.default_rng(data.draw(st.integers(0, 99)))
+    queries, keys = rng.standard_normal((T, B, Q)), rng.standard_normal((S, B, K))
+    lengths = np.array(data.draw(st.lists(st.integers(1, S), min_size=B, max_size=B)))
+    context, weights = att(queries, keys, lengths=lengths)
+    assert context.shape == (T, B, K) and weights.shape == (T, B, S)
+    np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-12)
+    for b in range(B):
+        assert not weights[:, b, lengths[b]:].any()
+    np.testing.assert_allclose(context, np.einsum("tbs,sbk->tbk", weights, keys), rtol=1e-10,
+                               atol=1e-12)
+    dq, dk = att.backward(np.ones_like(context))
+    assert dq.shape == queries.shape and dk.shape == keys.shape
+    for b in range(B):
+        assert not dk[lengths[b]:, b].any()      # padded keys get no gradient
+
+
+# ====================================================================== guards
+@bounded(40)
+@given(st.sampled_from(sorted(OPTIMIZERS)),
+       st.one_of(st.floats(max_value=-1e-300), st.just(float("nan")), st.just(float("inf"))))
+def test_no_optimiser_accepts_a_negative_or_non_finite_learning_rate(name, lr):
+    opt = OPTIMIZERS[name]([Parameter(np.ones(3))])
+    before = opt.lr
+    with pytest.raises(ValueError, match="refused: Invalid learning rate"):
+        opt.lr = lr
+    assert opt.lr == before
+
+
+@bounded(40)
+@given(st.sampled_from(sorted(OPTIMIZERS)), st.floats(0, 10))
+def test_every_finite_non_negative_learning_rate_is_accepted(name, lr):
+    opt = OPTIMIZERS[name]([Parameter(np.ones(3))])
+    opt.lr = lr
+    assert opt.lr == lr and type(opt.lr) is float
+
+
+@bounded(30)
+@given(st.integers(0, 9), st.sampled_from(["strings", "shape", "ragged"]), st.integers(0, 99))
+def test_a_failed_load_state_dict_leaves_every_parameter_unchanged(position, kind, seed):
+    model = CharLM(5, "lstm", embedding_dim=3, hidden_size=4, num_layers=2, dtype=np.float64,
+                   rng=np.random.default_rng(seed))
+    before = model.state_dict()
+    state = {k: v + 1 for k, v in before.items()}
+    key = list(state)[position % len(state)]
+    state[key] = {"strings": np.full(state[key].shape, "x"), "shape": np.zeros((1, 2, 3)),
+                  "ragged": [[1.0], [2.0, 3.0]]}[kind]
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        model.load_state_dict(state)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+# ====================================================================== more data and samplers
+@bounded(40)
+@given(st.text(min_size=1, max_size=150), st.integers(2, 20))
+def test_a_word_vocab_survives_json_and_keeps_every_id_in_range(text, cap):
+    from scratchrnn.data import tokenize_words
+    assume(tokenize_words(text))          # a text of spaces alone has no words (a clear error)
+    vocab = WordVocab.from_text(text, max_vocab_size=cap)
+    assert len(vocab) <= cap
+    again = vocab_from_dict(json.loads(json.dumps(vocab.to_dict())))
+    assert again == vocab
+    ids = again.encode(text)
+    assert ((0 <= ids) & (ids < len(vocab))).all()
+    assert (vocab.encode(text) == ids).all()
+
+
+@bounded(40)
+@given(st.tuples(st.integers(1, 4), st.integers(2, 12)).flatmap(
+           lambda shape: hnp.arrays(np.float64, shape, elements=st.floats(-30, 30))),
+       st.data(), st.floats(0.05, 3))
+def test_top_k_and_top_p_together_keep_rows_that_are_distributions(rows, data, temperature):
+    V = rows.shape[1]
+    k = data.draw(st.integers(1, V))
+    top_p = data.draw(st.floats(0.01, 1.0))
+    probs = filter_probs(rows, temperature, top_k=k, top_p=top_p)
+    assert probs.shape == rows.shape and (probs >= 0).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    assert ((probs > 0).sum(axis=1) <= k).all()
+    for row, p in zip(rows, probs):    # the same as filtering each row alone
+        np.testing.assert_allclose(filter_probs(row, temperature, top_k=k, top_p=top_p), p)
+
+
+@bounded(30)
+@given(st.integers(1, 4), st.integers(1, 3), st.integers(2, 6), st.integers(0, 2 ** 16))
+def test_summed_cross_entropy_is_the_mean_times_the_count(T, B, V, seed):
+    rng = np.random.default_rng(seed)
+    logits, targets = rng.standard_normal((T, B, V)), rng.integers(0, V, (T, B))
+    mask = rng.random((T, B)) < 0.7
+    assume(mask.any())
+    mean, dmean = softmax_cross_entropy(logits, targets, mask=mask)
+    total, dtotal = softmax_cross_entropy(logits, targets, mask=mask, reduction="sum")
+    np.testing.assert_allclose(total, mean * mask.sum(), rtol=1e-12)
+    np.testing.assert_allclose(dtotal, dmean * mask.sum(), rtol=1e-12, atol=1e-15)
+
+
+@bounded(30)
+@given(st.lists(hnp.arrays(np.float64, hnp.array_shapes(max_dims=2, max_side=4),
+                           elements=st.floats(-1e3, 1e3)), min_size=1, max_size=3),
+       st.floats(1e-3, 1e3))
+def test_value_clipping_clamps_every_entry_and_keeps_the_small_ones(grads, clip):
+    ps = [Parameter(np.zeros(g.shape)) for g in grads]
+    for p, g in zip(ps, grads):
+        p.grad[...] = g
+    optim.clip_grad_value_(ps, clip)
+    for p, g in zip(ps, grads):
+        np.testing.assert_array_equal(p.grad, np.clip(g, -clip, clip))
