@@ -165,7 +165,8 @@ def _read_archive(zf, npz_path):
     declared = sum(i.file_size for i in by_name.values())
     if len(by_name) > max_entries or declared > max_bytes:
         raise CheckpointError(
-            f"{npz_path} declares {len(by_name):,} arrays of {declared:,} bytes, more than "
+            f"{npz_path} declares {len(by_name):,} array{'s' * (len(by_name) != 1)} of "
+            f"{declared:,} bytes, more than "
             f"{what} can hold ({max_entries:,} arrays, {max_bytes:,} bytes): refused without "
             f"unpacking it (it is damaged or was not written by scratchrnn)")
     if digest_info.file_size > 32 + NPY_HEADER_BYTES:
