@@ -18,8 +18,8 @@ is a ``DataParallel`` of size 1 whose every method is the identity and MPI is ne
 
 Faults: a rank that dies is noticed by the launcher (mpiexec ends the others); an unexpected
 exception on one rank calls MPI Abort (``abort_on_error``), as the others would otherwise wait
-for it forever. Ctrl-C is turned into a flag that travels with ``agree``, so every rank stops at
-the same step with KeyboardInterrupt.
+for it forever. Ctrl-C and SIGTERM are turned into a flag that travels with ``agree``, so every
+rank stops at the same step, as one process does (training.Interrupted: last saved, exit 130).
 """
 import contextlib
 import functools
@@ -82,18 +82,20 @@ class DataParallel:
         self.rank = comm.Get_rank() if comm else 0
         self.size = comm.Get_size() if comm else 1
         self.is_root = self.rank == 0
-        self.interrupted = False
+        self.stop_signal = 0      # the strongest stop signal seen: 0, or an index in _STOPS
         self._buffer = None
         if comm:
             self._exit_comm = comm.Dup()       # for _all_here alone
-            # Ctrl-C (mpiexec forwards it to every rank) becomes a flag, see agree()
-            signal.signal(signal.SIGINT, self._on_sigint)
+            # Ctrl-C and SIGTERM (mpiexec forwards both to every rank, srun and scancel send
+            # them to every task) become a flag that agree() shares
+            for sig in _STOPS[1:]:
+                signal.signal(sig, self._on_signal)
 
     def __repr__(self):
         return f"DataParallel(rank={self.rank}, size={self.size})"
 
-    def _on_sigint(self, signum, frame):
-        self.interrupted = True
+    def _on_signal(self, signum, frame):
+        self.stop_signal = max(self.stop_signal, _STOPS.index(signum))
 
     # ------------------------------------------------------------ the batch split
     def rows(self, batch_size):
@@ -159,15 +161,17 @@ class DataParallel:
         return float(buf[n]) / float(total)
 
     def agree(self, elapsed):
-        """Rank 0's clock, and a Ctrl-C on any rank, shared by all: every rank then stops at the
-        same step (time limit) or raises KeyboardInterrupt at the same point."""
+        """Rank 0's clock, and a Ctrl-C or SIGTERM on any rank, shared by all: every rank then
+        stops at the same step (time limit), or raises training.Interrupted at the same point."""
         if self.size == 1:
             return elapsed
-        values = np.array([elapsed if self.is_root else 0.0, float(self.interrupted)])
-        self.comm.Allreduce(values.copy(), values)
+        from mpi4py import MPI
+        values = np.array([elapsed if self.is_root else 0.0, float(self.stop_signal)])
+        self.comm.Allreduce(values.copy(), values, op=MPI.MAX)
         if values[1]:
-            self.interrupted = False
-            raise KeyboardInterrupt
+            from .training import Interrupted
+            self.stop_signal = 0
+            raise Interrupted(_STOPS[int(values[1])].name)
         return float(values[0])
 
     def mean(self, value):
@@ -251,6 +255,9 @@ class DataParallel:
                 return False
             time.sleep(0.005)
         return True
+
+
+_STOPS = (None, signal.SIGINT, signal.SIGTERM)      # agree() shares the strongest
 
 
 class ReplicasDiffer(RuntimeError):
