@@ -77,7 +77,8 @@ def test_cli_bidirectional_gru(capsys):
 
 
 @pytest.mark.parametrize("argv", [["--epochs", "0"], ["--model_type", "cnn"], ["--bogus"],
-                                  ["--val_frac", "1.5"]])
+                                  ["--val_frac", "1.5"], ["--learning_rate", "nan"],
+                                  ["--clip", "inf"], ["--dropout", "nan"], ["--val_frac", "nan"]])
 def test_cli_bad_flags(argv, capsys):
     assert classify.main(argv) == 2
     err = capsys.readouterr().err

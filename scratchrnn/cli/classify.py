@@ -14,6 +14,7 @@ if __name__ == "__main__":
     from scratchrnn import prefer_one_blas_thread
     prefer_one_blas_thread()      # before NumPy loads
 
+import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
@@ -51,6 +52,9 @@ def check_args(args):
     for k in ("hidden_size", "embedding_dim", "num_layers", "epochs", "batch_size"):
         if getattr(args, k) < 1:
             raise UsageError(f"--{k} must be at least 1, got {getattr(args, k)}")
+    for k in ("dropout", "val_frac", "learning_rate", "clip"):
+        if not math.isfinite(getattr(args, k)):        # NaN would pass the range checks below
+            raise UsageError(f"--{k} must be a finite number, got {getattr(args, k)}")
     if args.data_size < 10:
         raise UsageError(f"--data_size must be at least 10, got {args.data_size}")
     if not 0 < args.val_frac < 1:
