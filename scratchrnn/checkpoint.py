@@ -142,6 +142,10 @@ def _read_archive(zf, npz_path):
         raise _damaged(npz_path, "the same array is stored twice")
     if any(not n.endswith(".npy") for n in names):
         raise _damaged(npz_path, "it holds entries that are not .npy arrays")
+    size = zf.fp.seek(0, os.SEEK_END)
+    if any(i.compress_size > size or i.compress_type == zipfile.ZIP_STORED
+           and i.compress_size != i.file_size for i in infos):
+        raise _damaged(npz_path, "its zip directory declares sizes the file cannot hold")
     by_name = {n[:-len(".npy")]: i for n, i in zip(names, infos)}
     meta_info, digest_info = by_name.pop("__meta__", None), by_name.pop("__sha256__", None)
     if meta_info is None or meta_info.file_size > MAX_META_BYTES + NPY_HEADER_BYTES:

@@ -734,3 +734,15 @@ def test_byte_flips_and_truncations_anywhere_in_a_large_checkpoint(tmp_path):
     for cut in list(rng.choice(len(data), 40, replace=False)) + [len(data) - 22, len(data) - 1]:
         (tmp_path / "ck.npz").write_bytes(data[:cut])
         assert assert_refused_or_identical(tmp_path / "ck.npz", arrays)
+
+
+@pytest.mark.parametrize("field, value", [(20, 1 << 30), (24, 100)], ids=["compressed", "size"])
+def test_a_directory_declaring_sizes_the_file_cannot_hold_is_refused(tmp_path, field, value):
+    """A stored entry's compressed and declared sizes must agree and fit in the file."""
+    arrays, meta = small_lm()
+    save_checkpoint(tmp_path / "good", arrays, meta)
+    data = bytearray((tmp_path / "good.npz").read_bytes())
+    pos = data.find(b"PK\x01\x02", data.find(b"PK\x01\x02") + 1)      # entry 1 of the directory
+    data[pos + field:pos + field + 4] = value.to_bytes(4, "little")
+    (tmp_path / "ck.npz").write_bytes(bytes(data))
+    refused(tmp_path / "ck", r"declares sizes the file cannot hold")
