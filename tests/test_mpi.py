@@ -316,7 +316,8 @@ def test_on_root_raises_everywhere_and_a_lone_collective_error_aborts(tmp_path):
     t0 = time.monotonic()
     proc = subprocess.run([_mpiexec(), "-n", "2", sys.executable, "-c", ON_ROOT], env=clean_env(),
                           capture_output=True, text=True, timeout=60)
-    lines = sorted(line for line in proc.stdout.splitlines() if line)
-    assert lines == ["rank 0: disk full", "rank 1: disk full"]
+    # (mpiexec merges the ranks' output: their lines may interleave)
+    assert proc.stdout.count("disk full") == 2
+    assert proc.stdout.count("rank 0: disk full") == proc.stdout.count("rank 1: disk full") == 1
     assert proc.returncode != 0 and "error: only rank 0 saw this" in proc.stderr
     assert "MPI Abort" in proc.stderr and time.monotonic() - t0 < 30
