@@ -1,4 +1,6 @@
-"""Figures, drawn headless (matplotlib's Agg backend): nothing opens a window.
+"""Figures, drawn headless: each is a ``matplotlib.figure.Figure`` saved to a file, with no pyplot
+state, so nothing opens a window and importing this module changes no backend (a notebook that
+uses it still draws inline).
 
 The loss curves of a training run; gate heat maps and hidden units coloured over a text, from
 what ``scratchrnn.tracing`` reads out of a model.
@@ -7,9 +9,7 @@ import html
 
 import matplotlib
 import numpy as np
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from matplotlib.figure import Figure
 
 
 def plot_loss_curves(history, path, title="Character language model"):
@@ -17,7 +17,8 @@ def plot_loss_curves(history, path, title="Character language model"):
 
     history: {"train": [[step, time_s, loss, grad_norm, lr], ...], "val": [[step, time_s, loss], ...]}
     """
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    fig = Figure(figsize=(7, 4.2), dpi=110)
+    ax = fig.subplots()
     if history["train"]:
         steps, losses = zip(*[(r[0], r[2]) for r in history["train"]])
         ax.plot(steps, losses, lw=1, alpha=0.8, label="training (mean of 10 steps)")
@@ -33,7 +34,6 @@ def plot_loss_curves(history, path, title="Character language model"):
     right.set_ylabel("perplexity")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
@@ -48,8 +48,9 @@ def _shown(ch):
 def plot_gates(gates, text, path, units, title=""):
     """gates {name: (T, H)}; a heat map per gate, units (rows) against characters (columns)."""
     T = len(text)
-    fig, axes = plt.subplots(len(gates), 1, figsize=(max(6, 0.16 * T + 1.5), 0.16 * len(units) * len(gates) + 1.2 * len(gates)),
-                             dpi=90, squeeze=False)
+    fig = Figure(figsize=(max(6, 0.16 * T + 1.5), 0.16 * len(units) * len(gates) + 1.2 * len(gates)),
+                 dpi=90)
+    axes = fig.subplots(len(gates), 1, squeeze=False)
     for ax, (name, g) in zip(axes[:, 0], gates.items()):
         lo, hi = (0, 1) if "gate" in name else (-1, 1)
         im = ax.imshow(g[:T, units].T, aspect="auto", cmap="viridis" if lo == 0 else "coolwarm",
@@ -63,7 +64,6 @@ def plot_gates(gates, text, path, units, title=""):
     axes[0, 0].set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
@@ -74,7 +74,6 @@ def _rgb(v, cmap):
 
 def unit_html(text, acts, unit, title=""):
     """The text as HTML, each character's background coloured by acts (T,) in [-1, 1]."""
-    import matplotlib
     cmap = matplotlib.colormaps["coolwarm"]
     spans = []
     for ch, v in zip(text, acts):
@@ -104,7 +103,8 @@ def plot_unit_text(text, acts, path, title="", width=80):
     grid = np.full((n_rows, width), np.nan)
     for row, col, _, v in cells:
         grid[row, col] = v
-    fig, ax = plt.subplots(figsize=(0.11 * width + 0.5, 0.2 * n_rows + 0.6), dpi=90)
+    fig = Figure(figsize=(0.11 * width + 0.5, 0.2 * n_rows + 0.6), dpi=90)
+    ax = fig.subplots()
     ax.imshow(grid, cmap="coolwarm", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
     for row, col, ch, _ in cells:
         if ch.strip():
@@ -113,5 +113,4 @@ def plot_unit_text(text, acts, path, title="", width=80):
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
