@@ -1,7 +1,7 @@
 """To and from PyTorch, and out to safetensors.
 
-    to_torch(model)      CharLM -> TorchCharLM (a torch.nn.Module), RNN/LSTM/GRU/Linear/
-                         Embedding/Dropout -> torch.nn.RNN/LSTM/GRU/Linear/Embedding/Dropout
+    to_torch(model)      CharLM -> TorchCharLM (a torch.nn.Module), RNN/LSTM/GRU (and their
+                         cells)/Linear/Embedding/Dropout -> the torch.nn module of that name
     from_torch(module)   the way back: a CharLM or a bare layer of ours
     export_safetensors   a language-model checkpoint -> weights in a .safetensors file, the
                          configuration and vocabulary in its metadata (no pickle anywhere)
@@ -20,11 +20,12 @@ import warnings
 import numpy as np
 
 from .models import CharLM
-from .nn import GRU, LSTM, RNN, Dropout, Embedding, Linear
+from .nn import GRU, LSTM, RNN, Dropout, Embedding, GRUCell, Linear, LSTMCell, RNNCell
 
 SAFETENSORS_FORMAT = "scratchrnn-charlm"
 _DTYPES = ("float32", "float64")
 _RECURRENT_NAMES = {RNN: "RNN", LSTM: "LSTM", GRU: "GRU"}
+_CELLS = (RNNCell, LSTMCell, GRUCell)
 
 
 # ------------------------------------------------------------------ the torch twin of CharLM
@@ -110,6 +111,8 @@ def to_torch(model):
         module = _torch_charlm_class()(**model.config())
     elif isinstance(model, (RNN, LSTM, GRU)):
         module = _recurrent_to_torch(torch, model)
+    elif isinstance(model, _CELLS):
+        module = _cell_to_torch(torch, model)
     elif isinstance(model, Linear):
         module = nn.Linear(model.in_features, model.out_features, bias=model.bias is not None,
                            dtype=_torch_dtype(torch, model.weight.dtype.name, "to_torch"))
@@ -120,22 +123,36 @@ def to_torch(model):
         module = nn.Dropout(model.p)
     else:
         raise TypeError(f"to_torch: cannot map a {type(model).__name__}; it maps CharLM, RNN, "
-                        f"LSTM, GRU, Linear, Embedding and Dropout")
+                        f"LSTM, GRU, their cells, Linear, Embedding and Dropout")
     module.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
     return module.train(model.training)
 
 
+def _check_mappable(layer):
+    """The options torch.nn's LSTM/GRU (and their cells) do not have."""
+    if isinstance(layer, (LSTM, LSTMCell)) and (layer.peephole or layer.coupled):
+        which = " and ".join(n + "=True" for n in ("peephole", "coupled") if getattr(layer, n))
+        raise ValueError(f"to_torch: an {type(layer).__name__} with {which} has no torch.nn "
+                         f"counterpart (torch.nn.LSTM has neither peepholes nor coupled gates); "
+                         f"only the plain LSTM maps")
+    if isinstance(layer, (GRU, GRUCell)) and not layer.reset_after:
+        raise ValueError(f"to_torch: a {type(layer).__name__} with reset_after=False (the "
+                         f"textbook reset-before form) has no torch.nn counterpart (torch.nn.GRU "
+                         f"is reset-after only); only reset_after=True maps")
+
+
+def _cell_to_torch(torch, cell):
+    _check_mappable(cell)
+    kwargs = dict(bias=cell.bias, dtype=_torch_dtype(torch, np.dtype(cell.weight_ih.dtype).name,
+                                                     "to_torch"))
+    if isinstance(cell, RNNCell):
+        kwargs["nonlinearity"] = cell.nonlinearity
+    return getattr(torch.nn, type(cell).__name__)(cell.input_size, cell.hidden_size, **kwargs)
+
+
 def _recurrent_to_torch(torch, layer):
     name = _RECURRENT_NAMES.get(type(layer), type(layer).__name__)
-    if isinstance(layer, LSTM) and (layer.peephole or layer.coupled):
-        which = " and ".join(n + "=True" for n in ("peephole", "coupled") if getattr(layer, n))
-        raise ValueError(f"to_torch: an LSTM with {which} has no torch.nn counterpart "
-                         f"(torch.nn.LSTM has neither peepholes nor coupled gates); only the "
-                         f"plain LSTM maps")
-    if isinstance(layer, GRU) and not layer.reset_after:
-        raise ValueError("to_torch: a GRU with reset_after=False (the textbook reset-before form) "
-                         "has no torch.nn counterpart (torch.nn.GRU is reset-after only); only "
-                         "reset_after=True maps")
+    _check_mappable(layer)
     kwargs = dict(num_layers=layer.num_layers, bias=layer.bias, batch_first=layer.batch_first,
                   dropout=layer.dropout, bidirectional=layer.bidirectional,
                   dtype=_torch_dtype(torch, np.dtype(layer.dtype).name, "to_torch"))
@@ -154,6 +171,11 @@ def from_torch(module, rng=None):
     rng = np.random.default_rng() if rng is None else rng
     if isinstance(module, nn.RNNBase):
         ours = _recurrent_from_torch(torch, module, rng)
+    elif type(module) in (nn.RNNCell, nn.LSTMCell, nn.GRUCell):
+        cls = {nn.RNNCell: RNNCell, nn.LSTMCell: LSTMCell, nn.GRUCell: GRUCell}[type(module)]
+        kwargs = {"nonlinearity": module.nonlinearity} if cls is RNNCell else {}
+        ours = cls(module.input_size, module.hidden_size, bias=module.bias,
+                   dtype=_numpy_dtype(module, f"torch.nn.{cls.__name__}"), rng=rng, **kwargs)
     elif isinstance(module, nn.Linear):
         ours = Linear(module.in_features, module.out_features, bias=module.bias is not None,
                       dtype=_numpy_dtype(module, "torch.nn.Linear"), rng=rng)
@@ -168,7 +190,7 @@ def from_torch(module, rng=None):
     else:
         raise TypeError(f"from_torch: cannot map a {type(module).__name__}; it maps "
                         f"TorchCharLM (children embedding, rnn, dropout, decoder), torch.nn.RNN, "
-                        f"LSTM, GRU, Linear, Embedding and Dropout")
+                        f"LSTM, GRU, their cells, Linear, Embedding and Dropout")
     ours.load_state_dict({k: v.detach().cpu().numpy() for k, v in module.state_dict().items()})
     return ours.train(module.training)
 

@@ -18,8 +18,8 @@ from scratchrnn import interop, optim                                   # noqa: 
 from scratchrnn.checkpoint import CheckpointError, load_model, save_checkpoint  # noqa: E402
 from scratchrnn.data import CharVocab, vocab_from_dict                  # noqa: E402
 from scratchrnn.models import CharLM                                    # noqa: E402
-from scratchrnn.nn import (GRU, LSTM, RNN, Dropout, Embedding, Linear,  # noqa: E402
-                           softmax_cross_entropy)
+from scratchrnn.nn import (GRU, LSTM, RNN, Dropout, Embedding, GRUCell, Linear,  # noqa: E402
+                           LSTMCell, RNNCell, softmax_cross_entropy)
 
 TOL = {np.float64: 1e-9, np.float32: 1e-5}
 TEXT = "to be, or not to be: that is the question.\n" * 4
@@ -193,6 +193,31 @@ def test_recurrent_layers_both_ways(cls, kwargs, dtype):
     assert_same_parameters(back, layer)
 
 
+CELL_CASES = [(RNNCell, dict()), (RNNCell, dict(nonlinearity="relu", bias=False)),
+              (LSTMCell, dict()), (LSTMCell, dict(bias=False)), (GRUCell, dict())]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("cls,kwargs", CELL_CASES,
+                         ids=[f"{c.__name__}-{'-'.join(k) or 'plain'}" for c, k in CELL_CASES])
+def test_cells_both_ways(cls, kwargs, dtype):
+    rng = np.random.default_rng(8)
+    cell = cls(4, 5, dtype=dtype, rng=rng, **kwargs)
+    x, h = (rng.standard_normal(shape).astype(dtype) for shape in ((3, 4), (3, 5)))
+    module = interop.to_torch(cell)
+    assert type(module) is getattr(torch.nn, cls.__name__) and module.bias == cell.bias
+    c = rng.standard_normal((3, 5)).astype(dtype)
+    state = (h, c) if cls is LSTMCell else h            # torch's hx: the same form
+    ours = cell(x, state)
+    with torch.no_grad():
+        theirs = module(torch.from_numpy(x), tuple(map(torch.from_numpy, state))
+                        if cls is LSTMCell else torch.from_numpy(state))
+    assert_same_states(ours, theirs, TOL[dtype])
+    back = interop.from_torch(module)
+    assert type(back) is cls and back.extra_repr() == cell.extra_repr()
+    assert_same_parameters(back, cell)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 def test_linear_embedding_dropout_both_ways(dtype):
     rng = np.random.default_rng(0)
@@ -222,16 +247,18 @@ def test_linear_embedding_dropout_both_ways(dtype):
     (LSTM(3, 4, peephole=True, coupled=True), "peephole=True and coupled=True"),
     (GRU(3, 4, reset_after=False), "reset_after=False .* reset-after only"),
     (Linear(3, 4, dtype=np.float16), "dtype must be float32 or float64, got float16"),
-], ids=["peephole", "coupled", "both", "reset-before", "float16"])
+    (LSTMCell(3, 4, peephole=True), "an LSTMCell with peephole=True has no torch.nn"),
+    (GRUCell(3, 4, reset_after=False), "a GRUCell with reset_after=False"),
+], ids=["peephole", "coupled", "both", "reset-before", "float16", "cell-peephole", "cell-reset-before"])
 def test_to_torch_refuses_what_torch_lacks(layer, match):
     with pytest.raises(ValueError, match=match):
         interop.to_torch(layer)
 
 
 def test_to_torch_refuses_other_objects():
-    from scratchrnn.nn import LSTMCell
-    with pytest.raises(TypeError, match="cannot map a LSTMCell; it maps CharLM, RNN"):
-        interop.to_torch(LSTMCell(3, 4))
+    from scratchrnn.models import SequenceClassifier
+    with pytest.raises(TypeError, match="cannot map a SequenceClassifier; it maps CharLM, RNN"):
+        interop.to_torch(SequenceClassifier(5, 3))
     with pytest.raises(TypeError, match="cannot map a ndarray"):
         interop.to_torch(np.zeros(3))
 
@@ -251,7 +278,7 @@ def _lm(**changes):
     (torch.nn.Embedding(5, 3, padding_idx=0), ValueError, "padding_idx=0 has no scratchrnn"),
     (torch.nn.Embedding(5, 3, max_norm=1.0), ValueError, "max_norm=1.0"),
     (torch.nn.Linear(3, 4).half(), ValueError, "dtype float16; only float32 or float64"),
-    (torch.nn.LSTMCell(3, 4), TypeError, "cannot map a LSTMCell"),
+    (torch.nn.RNNCellBase(3, 4, True, 1), TypeError, "cannot map a RNNCellBase"),
     (torch.nn.Sequential(torch.nn.Linear(2, 2)), TypeError, "cannot map a Sequential"),
     (_lm(rnn=torch.nn.GRU(4, 6, 2, bidirectional=True)), ValueError, "rnn has bidirectional"),
     (_lm(rnn=torch.nn.RNN(4, 6, nonlinearity="relu")), ValueError, "nonlinearity='relu'"),
