@@ -24,8 +24,12 @@ from .nn import GRU, LSTM, RNN, Dropout, Embedding, GRUCell, Linear, LSTMCell, R
 
 SAFETENSORS_FORMAT = "scratchrnn-charlm"
 _DTYPES = ("float32", "float64")
-_RECURRENT_NAMES = {RNN: "RNN", LSTM: "LSTM", GRU: "GRU"}
 _CELLS = (RNNCell, LSTMCell, GRUCell)
+
+
+def _torch_name(layer):
+    """The torch.nn class name of one of our RNN/LSTM/GRU or cells (subclasses too)."""
+    return next(c.__name__ for c in (RNN, LSTM, GRU) + _CELLS if isinstance(layer, c))
 
 
 # ------------------------------------------------------------------ the torch twin of CharLM
@@ -103,8 +107,8 @@ def _torch_recurrent(cls, input_size, hidden_size, **kwargs):
 
 # ------------------------------------------------------------------ ours -> torch
 def to_torch(model):
-    """A CharLM -> TorchCharLM; RNN/LSTM/GRU/Linear/Embedding/Dropout -> the torch.nn module
-    of the same name. Same weights, dtype and options; train/eval mode carried over."""
+    """A CharLM -> TorchCharLM; RNN/LSTM/GRU, their cells, Linear/Embedding/Dropout -> the
+    torch.nn module of the same name. Same weights, dtype and options; train/eval mode too."""
     import torch
     nn = torch.nn
     if isinstance(model, CharLM):
@@ -147,25 +151,25 @@ def _cell_to_torch(torch, cell):
                                                      "to_torch"))
     if isinstance(cell, RNNCell):
         kwargs["nonlinearity"] = cell.nonlinearity
-    return getattr(torch.nn, type(cell).__name__)(cell.input_size, cell.hidden_size, **kwargs)
+    return getattr(torch.nn, _torch_name(cell))(cell.input_size, cell.hidden_size, **kwargs)
 
 
 def _recurrent_to_torch(torch, layer):
-    name = _RECURRENT_NAMES.get(type(layer), type(layer).__name__)
     _check_mappable(layer)
     kwargs = dict(num_layers=layer.num_layers, bias=layer.bias, batch_first=layer.batch_first,
                   dropout=layer.dropout, bidirectional=layer.bidirectional,
                   dtype=_torch_dtype(torch, np.dtype(layer.dtype).name, "to_torch"))
     if isinstance(layer, RNN):
         kwargs["nonlinearity"] = layer.nonlinearity
-    return _torch_recurrent(getattr(torch.nn, name), layer.input_size, layer.hidden_size, **kwargs)
+    return _torch_recurrent(getattr(torch.nn, _torch_name(layer)), layer.input_size,
+                            layer.hidden_size, **kwargs)
 
 
 # ------------------------------------------------------------------ torch -> ours
 def from_torch(module, rng=None):
     """The way back: TorchCharLM (or any torch module made of the children embedding, rnn,
-    dropout, decoder, used as CharLM uses them) -> CharLM; torch.nn.RNN/LSTM/GRU/Linear/
-    Embedding/Dropout -> ours. ``rng`` becomes the new module's generator (dropout draws)."""
+    dropout, decoder, used as CharLM uses them) -> CharLM; torch.nn.RNN/LSTM/GRU, their
+    cells, Linear/Embedding/Dropout -> ours. ``rng`` becomes the new module's generator."""
     import torch
     nn = torch.nn
     rng = np.random.default_rng() if rng is None else rng
