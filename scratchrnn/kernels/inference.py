@@ -123,13 +123,15 @@ def gru_infer_step(rz, n_x, n, h, tmp):
 
 # ================================================================== whole sequences, no cache
 # What the modules run under no_grad(): the training kernels' forward loops (rnn.py, lstm.py,
-# gru.py; the same pointwise functions, so the same numbers to round-off) without anything
-# kept for a backward. Per call: ONE product for the input projections of all T steps, then
-# ONE product per step for all gates (the bias rides in it as a column, [h, 1] [W_hh, b]^T,
-# when the call has enough rows to pay for building [W_hh, b]: ``bias_in_product``; else it
-# is added to the few rows of the projections). Per step nothing is allocated: the gates of a
-# step live in one small scratch block that stays in cache, instead of a (T, 4, B, H)
-# history; c is updated in place.
+# gru.py: the same equations and, for the RNN and GRU, the same element-wise functions; the
+# LSTM's with one tanh for all gates, _lstm_pointwise), so the same numbers to round-off,
+# without anything kept for a backward. Per call: ONE product for the input projections of
+# all T steps, then ONE product per step for all gates (the bias rides in it as a row,
+# [h, 1] [W_hh^T; b], when the call has enough rows to pay for packing that weight:
+# ``bias_in_product``; else it is added to the few rows of the projections). Per step nothing
+# is allocated: the gates of a step live in one small scratch block that stays in cache,
+# instead of a (T, 4, B, H) history; c is updated in place. T = 1 calls skip the recurrence
+# set-up altogether (_one_step).
 #
 # Nothing is cached between calls: every call reads the parameters as they are, so an
 # optimiser step, load_state_dict, ``p.data = ...`` and an in-place write through any
@@ -159,8 +161,7 @@ def _recurrence(proj, h0, W_hh, bias, H):
     if bias_in_product(T, B, H):
         # Packed C-contiguous, (H + 1, G) = [W_hh^T; b]: [h, 1] times it is a plain
         # row-major product, 1.1-2x faster per step than the same product with the
-        # transposed view of [W_hh, b] (G, H + 1) that the training kernels use
-        # (docs/performance.md).
+        # transposed view of a row-major [W_hh, b] (G, H + 1) (docs/performance.md).
         W = np.empty((H + 1, W_hh.shape[0]), W_hh.dtype)
         W[:H] = W_hh.T
         W[H] = 0 if bias is None else bias

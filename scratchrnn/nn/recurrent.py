@@ -9,6 +9,11 @@ padded steps carry the state over and output zero, so ``h_n`` is the state at ea
 sequence's last valid step. The reverse direction must start at each sequence's own last
 valid step, so its input is reversed *within* each length (a permutation that is its own
 inverse), run forward with the same mask, and its output reversed back.
+
+Under no_grad() each (layer, direction) runs the cache-free kernel of kernels/inference.py
+instead (the same numbers to round-off; peephole/coupled LSTMs and the reset-before GRU keep
+their training kernel). ``_forward_folded`` is CharLM's folded embedding (models/charlm.py):
+layer 0's input projections are looked up in a table instead of computed.
 """
 import numpy as np
 
