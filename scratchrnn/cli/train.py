@@ -3,6 +3,10 @@
     python -m scratchrnn.train --clip 5                       # Tiny Shakespeare, 2x256 LSTM
     python -m scratchrnn.train --data_file my.txt --model_type gru --clip 5
     python -m scratchrnn.train --resume runs/shakespeare --max_steps 8000
+    OPENBLAS_NUM_THREADS=1 mpiexec -n 2 python -m scratchrnn.train --clip 5   # 2 ranks x 16 rows
+
+Under mpiexec (``pip install 'scratchrnn[mpi]'``) the same flags train data-parallel
+(scratchrnn/distributed.py): each rank runs its share of every batch, rank 0 prints and writes.
 
 The flags are the settings of ``scratchrnn.training`` (its ``DEFAULTS``), which runs the loop:
 truncated BPTT over B parallel streams, clipping, validation, samples, ``best``/``last``
