@@ -54,7 +54,8 @@ def no_training_kernels(monkeypatch):
         monkeypatch.setattr(K, name, refuse)
 
 
-GRID = list(itertools.product(KINDS, [1, 2], [False, True], [False, True], [False, True], [1, 6]))
+# T = 1: the one-step path; T = 2 (T B <= H): few rows, row-major; T = 6: feature-major
+GRID = list(itertools.product(KINDS, [1, 2], [False, True], [False, True], [False, True], [1, 2, 6]))
 
 
 @pytest.mark.parametrize("kind,num_layers,bidirectional,with_lengths,with_hx,T", GRID)
@@ -281,3 +282,27 @@ def test_one_row_one_step_the_generation_case(kind, bias):
         out, h = m(x, hx)
     assert_same(out, want_out)
     assert_same(h, want_h)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_one_row_many_steps_and_the_inputs_are_left_alone(kind, with_lengths):
+    """B = 1 with T B > H takes the feature-major path, whose (H, 1) transposes are
+    contiguous views: the caller's hx must not be written through them."""
+    m = make(kind, num_layers=2)
+    rng = np.random.default_rng(5)
+    T = 3 * H
+    x = rng.normal(size=(T, 1, D))
+    lengths = np.array([T - 4]) if with_lengths else None
+    h0 = rng.normal(size=(2, 1, H))
+    hx = (h0, rng.normal(size=(2, 1, H))) if kind == "lstm" else h0
+    saved = [a.copy() for a in as_list(hx)] + [x.copy()]
+    want_out, want_h = training_forward(m, x, hx, lengths=lengths)
+    with no_grad():
+        out, h = m(x, hx, lengths=lengths)
+        out_again, _ = m(x, hx, lengths=lengths)         # pooled buffers reused: same answer
+    assert_same(out, want_out)
+    assert_same(h, want_h)
+    assert_same(out_again, want_out)
+    for a, b in zip(as_list(hx) + [x], saved):
+        np.testing.assert_array_equal(a, b)
