@@ -126,18 +126,21 @@ def gru_infer_step(rz, n_x, n, h, tmp):
 # gru.py: the same equations and, for the RNN and GRU, the same element-wise functions; the
 # LSTM's with one tanh for all gates, _lstm_pointwise), so the same numbers to round-off,
 # without anything kept for a backward. Per call: ONE product for the input projections of
-# all T steps, then ONE product per step for all gates (the bias rides in it as a row,
-# [h, 1] [W_hh^T; b], when the call has enough rows to pay for packing that weight:
-# ``bias_in_product``; else it is added to the few rows of the projections). Per step nothing
-# is allocated: the gates of a step live in one small scratch block that stays in cache,
-# instead of a (T, 4, B, H) history; c is updated in place. T = 1 calls skip the recurrence
-# set-up altogether (_one_step).
+# all T steps, then ONE product per step for all gates. Per step nothing is allocated: the
+# gates of a step live in one small scratch block that stays in cache, instead of a
+# (T, 4, B, H) history; c is updated in place. Three arrangements, by the size of the call:
+#
+# * many rows (T > 1, T B > H, ``bias_in_product``): feature-major, the bias riding in the
+#   per-step product as a column of [W_hh, b] (below, _fm_*);
+# * few rows (T B <= H): row-major as in the training kernels, the bias added to the rows
+#   of the projections (building [W_hh, b] would cost more than it saves);
+# * T = 1: no recurrence set-up at all (_one_step).
 #
 # Nothing is cached between calls: every call reads the parameters as they are, so an
 # optimiser step, load_state_dict, ``p.data = ...`` and an in-place write through any
 # reference to p.data (gradcheck perturbs entries that way) are all seen by the next call.
-# Packing per call costs one pass over the weights, under 1 / (T B) of the products' work
-# when it is done (T B > H); generation (T B <= H) packs nothing (docs/performance.md).
+# Packing [W_hh, b] per call costs one pass over the weight against T B rows of products,
+# and is done only when T B > H; generation packs nothing (docs/performance.md).
 from ._fast import workspace as _ws                                   # noqa: E402
 from ._fast.layout import bias_in_product, gate_blocks, states_with_ones   # noqa: E402
 from .gru import gru_pointwise_forward                                # noqa: E402
@@ -211,6 +214,7 @@ def _fm_finish(hs, mask, H):
 
 
 def _fm_sizes(x, proj, H):
+    """T, B and whether the call takes the feature-major arrangement."""
     T, B = (x if proj is None else proj).shape[:2]
     return T, B, T > 1 and bias_in_product(T, B, H)
 
@@ -247,7 +251,10 @@ def rnn_infer(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, nonlinearity="
     proj = _projections(x, W_ih, proj)
     if proj.shape[0] == 1:
         h = _one_step(proj, h0, W_hh, b_ih, b_hh)
-        np.tanh(h, out=h) if nonlinearity == "tanh" else np.maximum(h, 0, out=h)
+        if nonlinearity == "tanh":
+            np.tanh(h, out=h)
+        else:
+            np.maximum(h, 0, out=h)
         return h[None], h
     bias = None if b_ih is None else b_ih + b_hh
     hs, h_in, W_T = _recurrence(proj, h0, W_hh, bias, H)
