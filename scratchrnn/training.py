@@ -44,13 +44,14 @@ DEFAULTS = dict(
     model_type="lstm", hidden_size=256, num_layers=2, embedding_dim=64, dropout=0.0,
     dtype="float32", epochs=20, max_steps=None, max_minutes=10.0, batch_size=32, seq_length=64,
     learning_rate=2e-3, optimizer="adam", momentum=0.9, weight_decay=0.0, max_grad_norm=None,
-    teacher_forcing_ratio=1.0, lr_schedule="constant", lr_decay=1.0, warmup_steps=0,
+    teacher_forcing_ratio=1.0, lr_schedule="constant", lr_decay=1.0, warmup_steps=0, min_lr=0.0,
     eval_interval=250, patience=None, save_dir="runs/shakespeare", resume=None, seed=42,
     sample_length=200, temperature=0.8, print_every=5.0)
 # What a resumed run takes from the checkpoint and may not change: the model and its data.
 FIXED_ON_RESUME = ("data_file", "vocab_type", "max_vocab_size", "val_frac", "test_frac",
                    "model_type", "hidden_size", "num_layers", "embedding_dim", "dtype",
-                   "batch_size", "seq_length", "seed", "lr_schedule", "lr_decay", "warmup_steps")
+                   "batch_size", "seq_length", "seed", "lr_schedule", "lr_decay", "warmup_steps",
+                   "min_lr")
 
 
 class ConfigError(ValueError):
@@ -102,6 +103,8 @@ def check_args(args):
         (args.max_vocab_size is None or args.max_vocab_size >= 2,
          f"--max_vocab_size must be at least 2, got {args.max_vocab_size}"),
         (args.warmup_steps >= 0, f"--warmup_steps must be >= 0, got {args.warmup_steps}"),
+        (0 <= args.min_lr < args.learning_rate,
+         f"--min_lr must be in [0, --learning_rate), got {args.min_lr}"),
         (args.weight_decay >= 0, f"--weight_decay must be >= 0, got {args.weight_decay}"),
         (args.temperature >= 0, f"--temperature must be >= 0, got {args.temperature}"),
         (args.momentum >= 0, f"--momentum must be >= 0, got {args.momentum}"),
@@ -127,7 +130,10 @@ def make_schedule(args, optimizer, steps_per_epoch, total_steps):
     if kind == "step":
         return optim.StepLR(optimizer, steps_per_epoch, args.lr_decay, args.warmup_steps)
     if kind == "cosine":
-        return optim.CosineLR(optimizer, total_steps, args.warmup_steps)
+        return optim.CosineLR(optimizer, total_steps, args.warmup_steps, args.min_lr)
+    if kind == "budget":     # down to min_lr when --max_minutes or the step budget runs out
+        return optim.BudgetCosineLR(optimizer, total_steps, args.max_minutes * 60 or None,
+                                    args.warmup_steps, args.min_lr)
     if args.warmup_steps:
         return optim.StepLR(optimizer, total_steps + 1, 1.0, args.warmup_steps)
     return None
@@ -277,6 +283,10 @@ def restore(run, arrays, meta, given, out):
             raise ConfigError(f"this run's cosine schedule was planned for {saved['total_steps']} "
                              f"steps; it cannot be stretched on resume (resume with the same "
                              f"--max_steps/--epochs, or start a new run)")
+        if saved.get("seconds", None) != schedule.state_dict().get("seconds", None):
+            raise ConfigError(f"this run's budget schedule was planned for --max_minutes "
+                             f"{(saved['seconds'] or 0) / 60:g}; it cannot be stretched on resume "
+                             f"(resume with the same --max_minutes, or start a new run)")
         schedule.load_state_dict(saved)
         if "learning_rate" in given:
             schedule.base_lr = args.learning_rate
@@ -454,13 +464,13 @@ def _loop(run, total_steps, save_dir, out, interrupts=None):
         if not math.isfinite(gnorm):      # checked before the update: parameters stay finite
             raise Diverged(f"the gradient norm became {gnorm} at step {run['step'] + 1}")
         opt.step()
-        if run["schedule"]:
-            run["schedule"].step()
         run["state"] = state     # carried into the next batch; the gradient stops here
         run["step"] += 1
         window.append((loss, gnorm, time.perf_counter() - t0))
         recent[:] = recent[-9:] + [float(loss)]
         run["elapsed"] = dp.agree(time.perf_counter() - t_start)   # all ranks stop together
+        if run["schedule"]:      # after the agreed clock: a budget schedule reads it
+            run["schedule"].step(run["elapsed"])
         step = run["step"]
         if step % 10 == 0 or step == 1:
             run["history"]["train"].append([step, round(run["elapsed"], 3),

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "scratchrnn"
-PROGRAMS = ("train", "generate", "classify", "experiments", "plot", "bench", "torch_reference")
-SHIMS = {PKG / f"{name}.py" for name in PROGRAMS} | {PKG / "export.py"}
+PROGRAMS = ("train", "generate", "classify", "experiments", "plot", "bench", "torch_reference",
+            "export")
+SHIMS = {PKG / f"{name}.py" for name in PROGRAMS}
 
 
 def _imports(path):

@@ -22,7 +22,7 @@ from scratchrnn.gradcheck import compare, numerical_gradient
 from scratchrnn.models import CharLM
 from scratchrnn.nn import is_grad_enabled, no_grad, softmax_cross_entropy
 from scratchrnn.cli.train import main, parse_args
-from scratchrnn.training import ConfigError as UsageError, Diverged, train
+from scratchrnn.training import DEFAULTS, ConfigError as UsageError, Diverged, train
 
 TINY = ["--hidden_size", "16", "--embedding_dim", "8", "--num_layers", "2",
         "--batch_size", "4", "--seq_length", "8", "--sample_length", "5"]
@@ -229,6 +229,39 @@ def test_resume_cannot_stretch_a_cosine_schedule(corpus, tmp_path, capsys):
     run(corpus, tmp_path / "a", "--max_steps", 4, "--lr_schedule", "cosine")
     code, _, err = call_main(capsys, "--resume", tmp_path / "a", "--max_steps", 8)
     assert code == 2 and "cosine schedule was planned for 4 steps" in err
+
+
+def test_budget_schedule_ends_at_min_lr_when_the_steps_run_out(corpus, tmp_path):
+    result, lines = run(corpus, tmp_path / "a", "--max_steps", 30, "--lr_schedule", "budget",
+                        "--min_lr", 1e-4, "--warmup_steps", 5, "--max_minutes", 60)
+    lrs = [row[4] for row in result["history"]["train"]]
+    assert result["optimizer"].lr == pytest.approx(1e-4)
+    base = DEFAULTS["learning_rate"]                                 # warm-up after one step:
+    assert lrs[0] == pytest.approx((1e-4 + (base - 1e-4) * (1 + math.cos(math.pi / 30)) / 2) / 5)
+    assert all(a >= b for a, b in zip(lrs[1:], lrs[2:]))            # then only down
+    assert result["schedule"].state_dict()["seconds"] == 3600
+
+
+def test_budget_schedule_follows_the_clock(corpus, tmp_path, monkeypatch):
+    """With a time budget shorter than the step budget, the rate falls with the wall clock."""
+    import scratchrnn.training as training
+    clock = iter(range(10_000))
+    monkeypatch.setattr(training.time, "perf_counter", lambda: 6.0 * next(clock))   # 6 s a call
+    result, _ = run(corpus, tmp_path / "a", "--max_steps", 10_000, "--lr_schedule", "budget",
+                    "--max_minutes", 1, "--eval_interval", 10_000)
+    s = result["schedule"]
+    assert result["step"] < 100 and s.progress() == 1.0 and result["optimizer"].lr == 0.0
+
+
+def test_resume_cannot_stretch_a_budget_schedule(corpus, tmp_path, capsys):
+    run(corpus, tmp_path / "a", "--max_steps", 4, "--lr_schedule", "budget", "--max_minutes", 5)
+    code, _, err = call_main(capsys, "--resume", tmp_path / "a", "--max_minutes", 9)
+    assert code == 2 and "budget schedule was planned for --max_minutes 5" in err
+
+
+def test_min_lr_must_lie_below_the_learning_rate(corpus, tmp_path, capsys):
+    code, _, err = call_main(capsys, "--data_file", corpus, "--min_lr", 0.1, "--lr", 0.01)
+    assert code == 2 and "--min_lr must be in [0, --learning_rate)" in err
 
 
 @pytest.mark.parametrize("change", ["new characters", "shorter"])

@@ -7,6 +7,7 @@
     plot             look inside a trained character model (gates, units over text)
     bench            speed and memory against PyTorch
     torch_reference  the default training run in PyTorch, for docs/results.md
+    export           a checkpoint's weights as safetensors, for PyTorch
 
 Programs sit on top of the library and share ``_common`` (parser, usage error, exit codes);
 nothing in the library imports from here.

@@ -56,10 +56,14 @@ def build_parser():
                    help="clip the global gradient norm to this (recommended: 5)")
     g.add_argument("--teacher_forcing_ratio", type=float, help="below 1, feed the model its "
                    "own sampled prediction at rate 1 - ratio (scheduled sampling)")
-    g.add_argument("--lr_schedule", choices=("constant", "step", "cosine"))
+    g.add_argument("--lr_schedule", choices=("constant", "step", "cosine", "budget"),
+                   help="cosine: decay to --min_lr over the steps of --epochs/--max_steps; "
+                   "budget: decay to --min_lr by the end of --max_minutes or the step budget, "
+                   "whichever comes first")
     g.add_argument("--lr_decay", type=float, help="with --lr_schedule step: multiply the rate "
                    "by this after every epoch (setting it below 1 implies step)")
     g.add_argument("--warmup_steps", type=int)
+    g.add_argument("--min_lr", type=float, help="where cosine and budget schedules end")
     g.add_argument("--eval_interval", type=int, help="steps between validations and checkpoints")
     g.add_argument("--patience", type=int, help="stop after this many validations without "
                    "improvement (early stopping)")
