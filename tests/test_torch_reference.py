@@ -91,6 +91,19 @@ def test_tiny_run_writes_our_history_columns(torch, corpus, tmp_path, capsys, re
     assert summary["stopped_by"] == "--max_steps 20"
 
 
+def test_budget_schedule_is_the_trainers(torch, corpus, tmp_path, capsys):
+    """--lr_schedule budget: the learning rates of PyTorch's run are ours, step for step."""
+    flags = ["--data_file", str(corpus), *TINY, "--max_steps", "20", "--eval_interval", "50",
+             "--lr_schedule", "budget", "--warmup_steps", "4", "--min_lr", "1e-4"]
+    assert ref.main([*flags, "--save_dir", str(tmp_path / "ref"), "--threads", "1"]) == 0
+    ours = train_mod.train(*train_cli.parse_args([*flags, "--save_dir", str(tmp_path / "ours"),
+                                                  "--max_minutes", "0"]), out=lambda line: None)
+    with open(tmp_path / "ref" / "history.csv", newline="") as f:
+        theirs = [float(r[4]) for r in list(csv.reader(f))[1:] if r[4]]
+    assert theirs == pytest.approx([row[4] for row in ours["history"]["train"]], rel=1e-12)
+    assert theirs[-1] == pytest.approx(1e-4) and theirs[0] < theirs[1]
+
+
 def test_defaults_are_the_trainers(torch):
     args = ref.parse_args([])
     d = train_mod.DEFAULTS

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import BatchStream
+from ..optim import BudgetCosineLR
 from ..training import DEFAULTS, load_data, write_history_csv
 from ..training import _clock as clock
 from ._common import EXIT_DIVERGED, EXIT_USAGE, Parser, UsageError, run_main
@@ -73,6 +74,11 @@ def build_parser():
     g.add_argument("--weight_decay", type=float, default=d["weight_decay"])
     g.add_argument("--max_grad_norm", "--clip", type=float, default=d["max_grad_norm"],
                    help="clip the global gradient norm to this")
+    g.add_argument("--lr_schedule", choices=("constant", "budget"), default="constant",
+                   help="budget: warm-up, then cosine decay to --min_lr by the end of --minutes "
+                        "or the step budget, as python -m scratchrnn.train --lr_schedule budget")
+    g.add_argument("--warmup_steps", type=int, default=d["warmup_steps"])
+    g.add_argument("--min_lr", type=float, default=d["min_lr"])
     g.add_argument("--minutes", "--max_minutes", type=float, default=d["max_minutes"],
                    help="training-time budget (validation not counted); 0 means no limit")
     g.add_argument("--max_steps", type=int, default=None, help="stop after this many steps")
@@ -107,6 +113,9 @@ def check_args(args):
          f"--max_steps must be at least 1, got {args.max_steps}"),
         (args.epochs is None or args.epochs >= 1, f"--epochs must be at least 1, got {args.epochs}"),
         (args.weight_decay >= 0, f"--weight_decay must be >= 0, got {args.weight_decay}"),
+        (args.warmup_steps >= 0, f"--warmup_steps must be >= 0, got {args.warmup_steps}"),
+        (0 <= args.min_lr < args.learning_rate,
+         f"--min_lr must be in [0, --learning_rate), got {args.min_lr}"),
         (args.max_vocab_size is None or args.max_vocab_size >= 2,
          f"--max_vocab_size must be at least 2, got {args.max_vocab_size}"),
     ]
@@ -177,6 +186,32 @@ def make_optimizer(torch, name, params, args):
     return cls(params, lr=args.learning_rate, weight_decay=args.weight_decay)
 
 
+class _TorchLR:
+    """A torch optimiser's learning rate as the ``.lr`` that scratchrnn's schedules write, so
+    that both trainers follow the very same schedule code."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+
+    @property
+    def lr(self):
+        return self.optimizer.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value):
+        for group in self.optimizer.param_groups:
+            group["lr"] = value
+
+
+def make_schedule(args, optimizer, steps_per_epoch):
+    """scratchrnn.optim.BudgetCosineLR on the torch optimiser for --lr_schedule budget."""
+    if args.lr_schedule != "budget":
+        return None
+    steps = args.max_steps or (args.epochs * steps_per_epoch if args.epochs else 10 ** 12)
+    return BudgetCosineLR(_TorchLR(optimizer), steps, args.minutes * 60 or None,
+                          args.warmup_steps, args.min_lr)
+
+
 # ------------------------------------------------------------------ training
 class NonFinite(Exception):
     """The training loss became NaN or infinite."""
@@ -197,6 +232,7 @@ def run(args, out=print):
     params = list(model.parameters())
     opt = make_optimizer(torch, args.optimizer, params, args)
     clip = args.max_grad_norm if args.max_grad_norm else math.inf
+    schedule = make_schedule(args, opt, len(stream))
     save_dir = Path(args.save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     n_params = sum(p.numel() for p in params)
@@ -205,7 +241,8 @@ def run(args, out=print):
     out(f"model (PyTorch {torch.__version__}, {torch.get_num_threads()} threads): "
         f"{args.model_type.upper()} {args.num_layers}x{args.hidden_size}, embedding "
         f"{args.embedding_dim}, {n_params:,} parameters, {args.dtype}; {args.optimizer} lr "
-        f"{args.learning_rate:g}, clip {args.max_grad_norm}")
+        f"{args.learning_rate:g}{' (budget schedule)' if args.lr_schedule == 'budget' else ''}, "
+        f"clip {args.max_grad_norm}")
 
     limit = args.minutes * 60 if args.minutes else math.inf
     max_steps = args.max_steps or math.inf
@@ -252,6 +289,8 @@ def run(args, out=print):
         res["step"] += 1
         dt = time.perf_counter() - t0
         res["elapsed"] += dt
+        if schedule:
+            schedule.step(res["elapsed"])
         window.append((loss_value, dt))
         recent = (recent + [loss_value])[-10:]
         step = res["step"]
