@@ -144,3 +144,11 @@ def test_folding_changes_no_names_or_config_and_checks_ids():
         b(np.full((3, 2), 11))
     with pytest.raises(TypeError, match="ids must be integers"):
         b(np.zeros((3, 2)))
+
+
+def test_gathered_kernels_refuse_ids_outside_the_table():
+    table, h0, W_hh = np.zeros((5, 4)), np.zeros((2, 4)), np.zeros((4, 4))
+    with pytest.raises(IndexError, match=r"ids must lie in \[0, 5\)"):
+        fast_rnn.rnn_forward_gathered(np.array([[0, 5]]), table, h0, W_hh)
+    with pytest.raises(ValueError, match=r"ids must be \(T, B\) integers"):
+        fast_rnn.rnn_forward_gathered(np.zeros((1, 2)), table, h0, W_hh)

@@ -15,6 +15,14 @@ class Gathered:
     """Stands for x (T, B, .) = E[ids] in a sequence kernel, given table = W_ih E^T (V, G)."""
 
     def __init__(self, ids, table):
+        ids = np.asarray(ids)
+        V = table.shape[0]
+        if not np.issubdtype(ids.dtype, np.integer) or ids.ndim != 2:
+            raise ValueError(f"gathered kernels: ids must be (T, B) integers, got shape "
+                             f"{ids.shape} dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= V):
+            raise IndexError(f"gathered kernels: ids must lie in [0, {V}) (the table's rows), "
+                             f"found values from {ids.min()} to {ids.max()}")
         self.ids, self.table = ids, table
         self.shape = ids.shape + (table.shape[1],)
         self.dtype = table.dtype
@@ -23,7 +31,9 @@ class Gathered:
         """W_ih x_t for every step: (T, B, G) rows of the table, into ``out`` if given."""
         if out is None:
             out = np.empty(self.shape, self.dtype)
-        np.take(self.table, self.ids, axis=0, out=out)
+        # mode="clip" (the ids were checked above): with the default mode NumPy writes into
+        # ``out`` through a buffer, 1.5 ms instead of 0.3 ms for 8 MiB here.
+        np.take(self.table, self.ids, axis=0, out=out, mode="clip")
         return out
 
     def sum_by_id(self, rows, out=None):
