@@ -306,3 +306,30 @@ def test_one_row_many_steps_and_the_inputs_are_left_alone(kind, with_lengths):
     assert_same(out_again, want_out)
     for a, b in zip(as_list(hx) + [x], saved):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_inference_path_equals_pytorch(kind, with_lengths):
+    torch = pytest.importorskip("torch")
+    m = make(kind, num_layers=2, bidirectional=True)
+    theirs = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[kind](
+        D, H, num_layers=2, bidirectional=True).double()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in m.state_dict().items()})
+    rng = np.random.default_rng(6)
+    T = 9                                              # T B > H: the feature-major path
+    x = rng.normal(size=(T, B, D))
+    lengths = np.array([T, 3, 6]) if with_lengths else None
+    with no_grad():
+        out, h = m(x, lengths=lengths)
+    with torch.no_grad():
+        tx = torch.from_numpy(x)
+        if with_lengths:
+            packed = torch.nn.utils.rnn.pack_padded_sequence(tx, torch.from_numpy(lengths),
+                                                             enforce_sorted=False)
+            tout, th = theirs(packed)
+            tout = torch.nn.utils.rnn.pad_packed_sequence(tout, total_length=T)[0]
+        else:
+            tout, th = theirs(tx)
+    assert_same(out, tout.numpy(), atol=1e-10)
+    assert_same(h, tuple(t.numpy() for t in th) if kind == "lstm" else th.numpy(), atol=1e-10)
