@@ -278,15 +278,20 @@ def restore(run, arrays, meta, given, out):
         opt.lr = args.learning_rate
     schedule = run["schedule"]
     if schedule and meta.get("schedule"):
-        saved = meta["schedule"]
-        if saved.get("total_steps") not in (None, schedule.state_dict().get("total_steps")):
+        saved, planned = dict(meta["schedule"]), schedule.state_dict()
+        if isinstance(schedule, optim.BudgetCosineLR):
+            # A longer (or shorter) budget re-plans the decay: the rate continues as if the
+            # run had been planned that long from the start.
+            if (saved.get("total_steps"), saved.get("seconds")) != \
+                    (planned["total_steps"], planned["seconds"]):
+                out(f"note: the budget schedule is re-planned for the new budget (was "
+                    f"{saved.get('total_steps')} steps / {(saved.get('seconds') or 0) / 60:g} "
+                    f"minutes)")
+                saved.update(total_steps=planned["total_steps"], seconds=planned["seconds"])
+        elif saved.get("total_steps") not in (None, planned.get("total_steps")):
             raise ConfigError(f"this run's cosine schedule was planned for {saved['total_steps']} "
                              f"steps; it cannot be stretched on resume (resume with the same "
-                             f"--max_steps/--epochs, or start a new run)")
-        if saved.get("seconds", None) != schedule.state_dict().get("seconds", None):
-            raise ConfigError(f"this run's budget schedule was planned for --max_minutes "
-                             f"{(saved['seconds'] or 0) / 60:g}; it cannot be stretched on resume "
-                             f"(resume with the same --max_minutes, or start a new run)")
+                             f"--max_steps/--epochs, use --lr_schedule budget, or start a new run)")
         schedule.load_state_dict(saved)
         if "learning_rate" in given:
             schedule.base_lr = args.learning_rate

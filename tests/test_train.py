@@ -253,10 +253,17 @@ def test_budget_schedule_follows_the_clock(corpus, tmp_path, monkeypatch):
     assert result["step"] < 100 and s.progress() == 1.0 and result["optimizer"].lr == 0.0
 
 
-def test_resume_cannot_stretch_a_budget_schedule(corpus, tmp_path, capsys):
-    run(corpus, tmp_path / "a", "--max_steps", 4, "--lr_schedule", "budget", "--max_minutes", 5)
-    code, _, err = call_main(capsys, "--resume", tmp_path / "a", "--max_minutes", 9)
-    assert code == 2 and "budget schedule was planned for --max_minutes 5" in err
+def test_resume_with_a_longer_budget_re_plans_the_schedule(corpus, tmp_path):
+    """Stretched on resume, the decay continues as if planned that long from the start."""
+    flags = ("--lr_schedule", "budget", "--max_minutes", 0, "--min_lr", 1e-4)
+    run(corpus, tmp_path / "a", "--max_steps", 6, *flags)
+    resumed, lines = resume(tmp_path / "a", "--max_steps", 12)
+    straight, _ = run(corpus, tmp_path / "b", "--max_steps", 12, *flags)
+    assert any("re-planned" in line for line in lines)
+    assert resumed["history"]["train"][-1][:1] + resumed["history"]["train"][-1][4:] == \
+        straight["history"]["train"][-1][:1] + straight["history"]["train"][-1][4:]    # step, lr
+    assert resumed["optimizer"].lr == straight["optimizer"].lr == pytest.approx(1e-4)
+    assert resumed["schedule"].state_dict()["total_steps"] == 12
 
 
 def test_min_lr_must_lie_below_the_learning_rate(corpus, tmp_path, capsys):
