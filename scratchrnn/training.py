@@ -39,13 +39,17 @@ from .nn import no_grad, softmax_cross_entropy
 OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD,
               "adagrad": optim.Adagrad, "rmsprop": optim.RMSprop}
 
+# The default recipe was chosen by ten-minute runs on Tiny Shakespeare (docs/results.md, "The
+# default recipe"): dropout against the overfitting that flattened validation from minute 4.5,
+# a budget schedule that ends at min_lr when --max_minutes runs out, and the largest model
+# whose steps still fit the ten minutes.
 DEFAULTS = dict(
     data_file=None, vocab_type="char", max_vocab_size=None, val_frac=0.05, test_frac=0.05,
-    model_type="lstm", hidden_size=256, num_layers=2, embedding_dim=64, dropout=0.0,
+    model_type="lstm", hidden_size=320, num_layers=2, embedding_dim=96, dropout=0.3,
     dtype="float32", epochs=20, max_steps=None, max_minutes=10.0, batch_size=32, seq_length=64,
-    learning_rate=2e-3, optimizer="adam", momentum=0.9, weight_decay=0.0, max_grad_norm=None,
-    teacher_forcing_ratio=1.0, lr_schedule="constant", lr_decay=1.0, warmup_steps=0, min_lr=0.0,
-    eval_interval=250, patience=None, save_dir="runs/shakespeare", resume=None, seed=42,
+    learning_rate=3e-3, optimizer="adam", momentum=0.9, weight_decay=0.0, max_grad_norm=None,
+    teacher_forcing_ratio=1.0, lr_schedule="budget", lr_decay=1.0, warmup_steps=100, min_lr=1e-4,
+    eval_interval=500, patience=None, save_dir="runs/shakespeare", resume=None, seed=42,
     sample_length=200, temperature=0.8, print_every=5.0)
 # What a resumed run takes from the checkpoint and may not change: the model and its data.
 FIXED_ON_RESUME = ("data_file", "vocab_type", "max_vocab_size", "val_frac", "test_frac",
@@ -404,9 +408,9 @@ def train(args, given=frozenset(), out=print):
     out(f"data: {len(train_ids):,} training and {len(val_ids):,} validation tokens, vocabulary "
         f"of {len(vocab)}; {len(stream)} batches of {args.batch_size}x{args.seq_length} per epoch")
     out(f"model: {args.model_type.upper()} {args.num_layers}x{args.hidden_size}, embedding "
-        f"{args.embedding_dim}, {model.num_parameters():,} parameters, {args.dtype}; "
-        f"{args.optimizer} lr {args.learning_rate:g}, clip {args.max_grad_norm}, teacher forcing "
-        f"{args.teacher_forcing_ratio:g}")
+        f"{args.embedding_dim}, dropout {args.dropout:g}, {model.num_parameters():,} parameters, "
+        f"{args.dtype}; {args.optimizer} lr {args.learning_rate:g} ({args.lr_schedule} schedule), "
+        f"clip {args.max_grad_norm}, teacher forcing {args.teacher_forcing_ratio:g}")
     if resumed:
         out(f"resumed from {args.resume} at step {run['step']}")
     try:

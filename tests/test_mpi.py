@@ -23,7 +23,8 @@ from scratchrnn.distributed import DataParallel, RowShareGenerator, data_paralle
 
 FLAGS = ["--hidden_size", "16", "--embedding_dim", "8", "--num_layers", "2", "--batch_size", "4",
          "--seq_length", "8", "--sample_length", "5", "--dtype", "float64", "--eval_interval", "5",
-         "--max_minutes", "0", "--lr", "0.01"]
+         "--max_minutes", "0", "--lr", "0.01",
+         "--lr_schedule", "constant", "--warmup_steps", "0"]   # resumed to a longer budget below
 LAUNCHER_VARS = ("PMI_RANK", "PMI_SIZE", "PMI_FD", "PMI_PORT", "OMPI_COMM_WORLD_SIZE",
                  "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMIX_SIZE", "SLURM_PROCID",
                  "SLURM_STEP_NUM_TASKS", "MPI_LOCALNRANKS", "MPI_LOCALRANKID")

@@ -17,7 +17,9 @@ from scratchrnn.cli import train as train_cli
 from scratchrnn.models import CharLM
 
 TINY = ["--hidden_size", "16", "--embedding_dim", "8", "--num_layers", "2",
-        "--batch_size", "4", "--seq_length", "8"]
+        "--batch_size", "4", "--seq_length", "8",
+        # the recipe these tests were written for (constant rate, no dropout), not the default one
+        "--lr_schedule", "constant", "--warmup_steps", "0", "--dropout", "0", "--lr", "2e-3"]
 TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n"
         "\nFirst Citizen:\nYou are all resolved rather to die than to famish?\n") * 30
 

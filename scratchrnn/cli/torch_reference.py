@@ -74,7 +74,7 @@ def build_parser():
     g.add_argument("--weight_decay", type=float, default=d["weight_decay"])
     g.add_argument("--max_grad_norm", "--clip", type=float, default=d["max_grad_norm"],
                    help="clip the global gradient norm to this")
-    g.add_argument("--lr_schedule", choices=("constant", "budget"), default="constant",
+    g.add_argument("--lr_schedule", choices=("constant", "budget"), default=d["lr_schedule"],
                    help="budget: warm-up, then cosine decay to --min_lr by the end of --minutes "
                         "or the step budget, as python -m scratchrnn.train --lr_schedule budget")
     g.add_argument("--warmup_steps", type=int, default=d["warmup_steps"])
