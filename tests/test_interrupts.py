@@ -33,6 +33,9 @@ TINY = ["--hidden_size", "16", "--embedding_dim", "8", "--num_layers", "1", "--b
 # is exact. STUB_PLOTS swaps matplotlib for a stub (a second of import and drawing).
 DRIVER = textwrap.dedent("""
     import os, signal, sys
+    # As in a terminal: a runner started in the background (CI under nohup or &) hands its
+    # children SIGINT ignored, and the trainer rightly leaves an ignored SIGINT alone.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import scratchrnn.training as training
     at, name = int(os.environ.get("SIGNAL_AT_STEP", "0")), os.environ.get("SIGNAL", "SIGINT")
     progress = training._progress
