@@ -514,11 +514,12 @@ def _progress(run, window, tokens, total_steps, limit, out, session=(0, 0.0)):
         left = limit - run["elapsed"]
     out(f"step {run['step']:>6}/{end}  epoch {run['stream'].epoch + 1}  loss {loss:.4f}  "
         f"grad norm {window[-1][1]:7.3f}  {tokens / step_time:8,.0f} tok/s  "
-        f"time left {_clock(max(left, 0))}" + ("  (--max_minutes)" if end < total_steps else ""))
+        f"time left {format_clock(max(left, 0))}" + ("  (--max_minutes)" if end < total_steps else ""))
 
 
-def _clock(seconds):
-    m, s = divmod(int(seconds), 60)
+def format_clock(seconds):
+    """Seconds as m:ss or h:mm:ss (negative as 0:00), for progress lines."""
+    m, s = divmod(int(max(seconds, 0)), 60)
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 

@@ -42,7 +42,7 @@ import numpy as np
 from ..data import BatchStream
 from ..optim import BudgetCosineLR
 from ..training import DEFAULTS, load_data, write_history_csv
-from ..training import _clock as clock
+from ..training import format_clock
 from ._common import EXIT_DIVERGED, EXIT_USAGE, Parser, UsageError, run_main
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
@@ -305,7 +305,7 @@ def run(args, out=print):
             out(f"step {step:>6}  epoch {stream.epoch + 1}  loss "
                 f"{np.mean([w[0] for w in window]):.4f}  grad norm {gnorm:7.3f}  "
                 f"{tokens / step_time:8,.0f} tok/s  "
-                f"time left {clock(left) if math.isfinite(left) else '-'}")
+                f"time left {format_clock(left) if math.isfinite(left) else '-'}")
             t_print, window = now, []
         if step % args.eval_interval == 0:
             validate()

@@ -1,22 +1,28 @@
-"""One step of a recurrent layer for generation: no cache, no allocation, one product per layer.
+"""Inference without caches: one step for generation, and whole sequences under no_grad().
 
-Generating text feeds one token at a time at batch 1, where a training kernel's bookkeeping
-(shape checks, caches, per-call buffers: dozens of NumPy calls of ~1 us each) costs more than
-the arithmetic. These kernels are the inference-only fast path (docs/performance.md):
+Two users, one idea (nothing kept for a backward, nothing allocated per step, one product per
+step for all gates and the bias):
 
-* the weights are packed once, ``pack_*(W_ih, W_hh, b_ih, b_hh) -> W (D + 1 + H, G)``, with
-  the biases as the middle row, so that a step's pre-activations are ONE product of the row
-  [x | 1 | h] with W (the caller keeps the constant 1 between x and h);
-* the columns of sigmoid gates are pre-scaled by 1/2, so ONE tanh call serves every gate,
-  sigmoid(a) = (1 + tanh(a / 2)) / 2, and the LSTM's columns are reordered to i, f, o, g so
-  the three sigmoid gates are one contiguous block;
-* the ``*_infer_step`` functions work in place on buffers the caller allocates once.
+* generation feeds one token at a time at batch 1 (models/stepper.py), where a training
+  kernel's bookkeeping (shape checks, caches, per-call buffers: dozens of NumPy calls of ~1 us
+  each) costs more than the arithmetic. The weights are packed once,
+  ``pack_*(W_ih, W_hh, b_ih, b_hh) -> W (D + 1 + H, G)`` with the biases as the middle row, so
+  a step's pre-activations are ONE product of the row [x | 1 | h] with W; the columns of
+  sigmoid gates are pre-scaled by 1/2 so ONE tanh call serves every gate,
+  sigmoid(a) = (1 + tanh(a / 2)) / 2, and the LSTM's columns are reordered to i, f, o, g; the
+  ``*_infer_step`` functions work in place on buffers the caller allocates once;
+* the modules under no_grad() run ``rnn_infer``, ``lstm_infer``, ``gru_infer`` (below, "whole
+  sequences"): the training kernels' forward loops without their caches.
 
-The equations are those of the training kernels (rnn.py, lstm.py, gru.py, PyTorch's gate
-order and GRU reset-after form); only the arrangement differs. tests/test_stepper.py checks
-the results against the modules to float64 round-off.
+The equations are those of the reference kernels (kernels/reference/, PyTorch's gate order and
+GRU reset-after form); only the arrangement differs. tests/test_stepper.py and
+tests/test_inference.py check the results against the modules to float64 round-off.
 """
 import numpy as np
+
+from ._fast import workspace as _ws
+from ._fast.layout import bias_in_product, gate_blocks, states_with_ones
+from .gru import gru_pointwise_forward
 
 
 def _bias(b, G, dtype):
@@ -141,9 +147,6 @@ def gru_infer_step(rz, n_x, n, h, tmp):
 # reference to p.data (gradcheck perturbs entries that way) are all seen by the next call.
 # Packing [W_hh, b] per call costs one pass over the weight against T B rows of products,
 # and is done only when T B > H; generation packs nothing (docs/performance.md).
-from ._fast import workspace as _ws                                   # noqa: E402
-from ._fast.layout import bias_in_product, gate_blocks, states_with_ones   # noqa: E402
-from .gru import gru_pointwise_forward                                # noqa: E402
 
 
 def _projections(x, W_ih, proj):
