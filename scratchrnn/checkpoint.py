@@ -338,7 +338,7 @@ def load_model(path):
         raise CheckpointError(f"{npz_path} is a scratchrnn checkpoint but not a language model's "
                               f"(no 'model' and 'vocab' entries)")
     state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
-    _check_model_arrays(npz_path, meta["model"], state)
+    check_model_arrays(npz_path, meta["model"], state)
     try:
         model = CharLM(**meta["model"])
         model.load_state_dict(state)
@@ -351,7 +351,7 @@ def load_model(path):
     return model.eval(), vocab, meta
 
 
-def _check_model_arrays(npz_path, config, state):
+def check_model_arrays(npz_path, config, state):
     """The arrays must be the parameters the config describes, checked before the model is
     built: a config is only numbers, and a damaged one could ask for any amount of memory."""
     sizes = _charlm_sizes(config)

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from . import optim
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import (CheckpointError, check_model_arrays, checkpoint_paths, load_checkpoint,
+                         save_checkpoint)
 from .data import (BatchStream, CharVocab, CorpusDownloadWarning, WordVocab, load_corpus,
                    split_corpus, vocab_from_dict)
 from .distributed import data_parallel
@@ -328,7 +329,6 @@ def _check_resumed_state(run):
 
 def resume_args(args, given):
     """Flags of a resumed run: the checkpoint's, except those the user set that may change."""
-    from .checkpoint import _check_model_arrays, checkpoint_paths
     arrays, meta = load_checkpoint(args.resume)
     saved = meta.get("args")
     if not isinstance(saved, dict) or not isinstance(meta.get("optimizer"), dict):
@@ -337,7 +337,7 @@ def resume_args(args, given):
     # The model is built from the saved flags: they must describe the arrays that are there
     # (checked without building anything), or a damaged file could ask for any amount of memory.
     config = meta.get("model") if isinstance(meta.get("model"), dict) else {}
-    _check_model_arrays(checkpoint_paths(args.resume)[0], config,
+    check_model_arrays(checkpoint_paths(args.resume)[0], config,
                         {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
     differ = [k for k in ("model_type", "hidden_size", "num_layers", "embedding_dim", "dtype")
               if saved.get(k) != config.get(k)]
